@@ -1,0 +1,6 @@
+#pragma once
+
+namespace vitfeat {
+// Registers every vitfeat GDAL driver that is not registered yet.
+void registerDrivers();
+}  // namespace vitfeat

@@ -1,0 +1,16 @@
+#pragma once
+
+#include <torch/types.h>
+
+#include <optional>
+
+namespace vitfeat {
+
+// timm's adapt_input_conv for a first conv weight [O, I, kh, kw] fed in_chans
+// channels: unchanged when I == in_chans; 1 channel: sum over the input dim;
+// otherwise (I must be 3) the RGB filters repeat along the input dim, the first
+// in_chans are kept and scaled by 3 / in_chans. Computed in float32.
+// nullopt when the conversion is undefined (I != 3 and in_chans > 1).
+std::optional<torch::Tensor> adaptInputConv(int64_t in_chans, const torch::Tensor& weight);
+
+}  // namespace vitfeat

@@ -1,0 +1,100 @@
+#include "models/runtime.h"
+
+#include <ATen/Parallel.h>
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <torch/cuda.h>
+
+#include <cctype>
+#include <string>
+#include <thread>
+
+namespace vitfeat {
+
+namespace {
+std::string lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+}  // namespace
+
+std::optional<torch::Device> resolveDevice(const std::string& name) {
+  const std::string n = lower(name);
+  if (n.empty() || n == "auto") {
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  }
+  if (n == "cpu") return torch::Device(torch::kCPU);
+  if (n == "cuda" || n.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (n.size() > 5) {
+      const std::string digits = n.substr(5);
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
+        CPLError(CE_Failure, CPLE_IllegalArg,
+                 "DEVICE=%s: expected auto, cpu, cuda or cuda:N with N a GPU index", name.c_str());
+        return std::nullopt;
+      }
+      index = std::stoi(digits);
+    }
+    if (!torch::cuda::is_available()) {
+      CPLError(CE_Failure, CPLE_NotSupported,
+               "DEVICE=%s: this LibTorch has no CUDA support or no GPU is visible; use DEVICE=cpu "
+               "(or build against a CUDA LibTorch with -DTorch_DIR=<libtorch>/share/cmake/Torch)",
+               name.c_str());
+      return std::nullopt;
+    }
+    const int count = static_cast<int>(torch::cuda::device_count());
+    if (index >= count) {
+      CPLError(CE_Failure, CPLE_IllegalArg, "DEVICE=%s: only %d GPU(s) visible (cuda:0..cuda:%d)",
+               name.c_str(), count, count - 1);
+      return std::nullopt;
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  CPLError(CE_Failure, CPLE_IllegalArg, "DEVICE=%s: expected auto, cpu, cuda or cuda:N",
+           name.c_str());
+  return std::nullopt;
+}
+
+std::optional<torch::ScalarType> resolveDtype(const std::string& name, const torch::Device& device) {
+  const std::string n = lower(name);
+  if (n.empty() || n == "float32" || n == "fp32") return torch::kFloat32;
+  if (n == "bfloat16" || n == "bf16") return torch::kBFloat16;
+  if (n == "float16" || n == "fp16" || n == "half") {
+    if (!device.is_cuda()) {
+      CPLError(CE_Failure, CPLE_NotSupported,
+               "DTYPE=%s is supported on CUDA only; on the CPU use float32 or bfloat16",
+               name.c_str());
+      return std::nullopt;
+    }
+    return torch::kFloat16;
+  }
+  CPLError(CE_Failure, CPLE_IllegalArg, "DTYPE=%s: expected float32, bfloat16 or float16",
+           name.c_str());
+  return std::nullopt;
+}
+
+std::string dtypeName(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32:
+      return "float32";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kFloat16:
+      return "float16";
+    default:
+      return c10::toString(t);
+  }
+}
+
+int configureThreads(int n) {
+  if (n <= 0) {
+    const char* gdal = CPLGetConfigOption("GDAL_NUM_THREADS", nullptr);
+    if (gdal && !EQUAL(gdal, "ALL_CPUS")) n = std::atoi(gdal);
+    if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  // Debian's LibTorch starts with a single intra-op thread.
+  if (at::get_num_threads() != n) at::set_num_threads(n);
+  return n;
+}
+
+}  // namespace vitfeat

@@ -1,0 +1,31 @@
+// Device, precision and thread settings shared by every encoder.
+#pragma once
+
+#include <torch/types.h>
+
+#include <optional>
+#include <string>
+
+namespace vitfeat {
+
+struct EncoderOptions {
+  std::string device = "auto";   // auto | cpu | cuda | cuda:N
+  std::string dtype = "float32";  // float32 | bfloat16 | float16 (CUDA only)
+  int num_threads = 0;           // CPU threads; 0: GDAL_NUM_THREADS if set, else all cores
+  int in_chans = 0;              // input channels; 0: the checkpoint's. Else the first conv is adapted
+  // TorchScript models only (else they come from a JSON beside the file):
+  int input_size = 0;
+  int patch_size = 0;
+  int num_prefix_tokens = -1;
+};
+
+// "auto" -> CUDA when this LibTorch has it and a GPU is visible, else CPU.
+// CPLError + nullopt on an unknown name or an unavailable device.
+std::optional<torch::Device> resolveDevice(const std::string& name);
+// CPLError + nullopt on an unknown name, or float16 on the CPU.
+std::optional<torch::ScalarType> resolveDtype(const std::string& name, const torch::Device& device);
+std::string dtypeName(torch::ScalarType t);
+// Sets LibTorch's intra-op threads (process-wide): n, or GDAL_NUM_THREADS, or all cores.
+int configureThreads(int n);
+
+}  // namespace vitfeat

@@ -1,0 +1,53 @@
+// The hyper-parameters of a timm VisionTransformer, and where they come from:
+// the architecture name, config.json (Hugging Face hub timm layout) and the
+// shapes in the state dict, which have the last word on structure.
+#pragma once
+
+#include "models/state_dict.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitfeat {
+
+struct ViTConfig {
+  std::string architecture;
+  int embed_dim = 768;
+  int depth = 12;
+  int num_heads = 12;
+  int patch_size = 16;
+  int img_size = 224;  // size the position embedding was trained for
+  int in_chans = 3;    // channels of the stored patch_embed.proj.weight
+  int mlp_hidden = 3072;
+  bool qkv_bias = true;
+  bool class_token = true;
+  int reg_tokens = 0;
+  bool no_embed_class = false;  // position embedding excludes the prefix tokens
+  bool layer_scale = false;     // blocks have ls1.gamma / ls2.gamma
+  double norm_eps = 1e-6;
+
+  // pretrained_cfg
+  int input_height = 224;
+  int input_width = 224;
+  std::vector<float> mean{0.485f, 0.456f, 0.406f};
+  std::vector<float> std{0.229f, 0.224f, 0.225f};
+
+  int numPrefixTokens() const { return (class_token ? 1 : 0) + reg_tokens; }
+  int gridSize() const { return img_size / patch_size; }
+  int posEmbedLength() const {
+    return gridSize() * gridSize() + (no_embed_class ? 0 : numPrefixTokens());
+  }
+};
+
+// Defaults implied by a timm architecture name such as vit_small_patch14_reg4_dinov2
+// or deit_tiny_patch16_224. CPLError + nullopt for names that are not plain ViTs.
+std::optional<ViTConfig> vitConfigFromArchitecture(const std::string& architecture);
+
+// Reads config.json (may be empty: then everything is inferred from the weights,
+// with a warning about the normalisation) and reconciles it with the state dict.
+// Names weightsPath in errors.
+std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const StateDict& sd,
+                                            const std::string& weightsPath);
+
+}  // namespace vitfeat

@@ -1,0 +1,27 @@
+// Locations of the shared test data (../shared beside the checkout, or
+// $VITFEAT_SHARED_DIR) and a temporary folder that cleans itself up.
+#pragma once
+
+#include <string>
+
+namespace vitfeat::test {
+
+std::string sharedDir();
+// ../shared/fixtures/timm/<name>
+std::string timmFixture(const std::string& name);
+
+// A fresh folder under the system temp dir, removed with everything in it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace vitfeat::test
