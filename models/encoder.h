@@ -12,6 +12,7 @@ namespace vitfeat {
 
 struct EncoderInfo {
   std::string name;         // architecture (e.g. "vit_small_patch14_dinov2") or file name
+  std::string weights;      // the file the weights were read from
   int in_chans = 3;         // channels forward() expects (after any channel adaptation)
   int input_height = 224;   // default tile size fed to the model (pretrained_cfg.input_size)
   int input_width = 224;

@@ -55,6 +55,7 @@ std::unique_ptr<TorchScriptEncoder> TorchScriptEncoder::open(const std::string& 
 
   EncoderInfo info;
   info.name = CPLGetFilename(path.c_str());
+  info.weights = path;
   info.num_prefix_tokens = 0;
   info.mean = {0.485f, 0.456f, 0.406f};
   info.std = {0.229f, 0.224f, 0.225f};

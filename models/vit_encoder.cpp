@@ -44,6 +44,7 @@ std::unique_ptr<ViTEncoder> ViTEncoder::create(const ViTConfig& stored, const St
 
     EncoderInfo info;
     info.name = config.architecture;
+    info.weights = weightsPath;
     info.in_chans = config.in_chans;
     info.input_height = config.input_height;
     info.input_width = config.input_width;

@@ -1,0 +1,100 @@
+// Combines the feature grids of overlapping tiles into one window of output
+// cells. Pure std:: code: the driver feeds it tiles (from the cache or the
+// model) and copies the finished planes into GDAL buffers.
+//
+// A cell's value depends only on the set of tiles covering it and on the
+// cell's position inside each of them, never on the window it is computed in
+// or on the order tiles are added: a GDAL block, a whole-raster read and any
+// sub-window all agree, provided every tile covering the window is added.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "driver/tile_grid.h"
+
+namespace vitfeat {
+
+enum class BlendMode {
+  First,    // value of the covering tile with the lowest order number
+  Last,     // value of the covering tile with the highest order number
+  Average,  // mean over all covering tiles
+  Min,      // elementwise minimum
+  Max,      // elementwise maximum
+  Sum,      // sum over covering tiles
+  Count,    // number of covering tiles (same in every feature plane)
+  Center,   // value of the tile whose centre is nearest the cell centre
+  Linear,   // mean weighted by a tent window (1 - |2u - 1|) per axis
+  Cosine,   // mean weighted by a sin^2(pi u) window per axis
+};
+
+// Case-insensitive; throws std::invalid_argument listing the valid names.
+BlendMode parseBlendMode(std::string_view name);
+// Lower-case canonical name ("first", ..., "cosine").
+const char* blendModeName(BlendMode mode);
+// "first, last, average, min, max, sum, count, center, linear, cosine"
+std::string blendModeList();
+
+// Weight of cell j (0 <= j < g) along one axis of a tile of g cells for the
+// weighted modes (Linear, Cosine); 1 for every other mode. u = (j + 0.5) / g.
+double blendAxisWeight(BlendMode mode, int j, int g);
+
+class Blender {
+ public:
+  // window: the output cells to produce (any rectangle in cell coordinates).
+  // features: D, the number of values per cell (> 0).
+  Blender(BlendMode mode, const CellRect& window, int features);
+
+  BlendMode mode() const { return mode_; }
+  const CellRect& window() const { return window_; }
+  int features() const { return features_; }
+
+  // Adds one tile. tileCells is the square g x g rectangle the tile covers
+  // (TileGrid::tileCells), order its TileGrid::order() number, grid its
+  // features as [g][g][D] row-major: cell (row, col), feature d at
+  // ((row * g) + col) * D + d. Cells outside the window are ignored, so a tile
+  // that misses the window entirely is a no-op. May be called in any order.
+  // Throws std::invalid_argument for a non-square or empty tile or null grid.
+  void add(const CellRect& tileCells, int order, const float* grid);
+
+  // Writes the result band-sequentially: out[(d * height + row) * width + col]
+  // for the window, D * width * height floats. Cells no tile covered are NaN
+  // in every plane (in every mode, Count included). Can be called repeatedly.
+  void finish(float* out) const;
+  std::vector<float> finish() const;
+
+  // Number of tiles added so far that covered cell (x, y) of the window
+  // (window coordinates, not relative); 0 outside the window.
+  int coverage(int x, int y) const;
+
+ private:
+  size_t cellCount() const;
+  // Calls op(cellIndexInWindow, tileRow, tileCol) for every window cell inside tileCells.
+  template <typename Op>
+  void forEachCell(const CellRect& tileCells, Op&& op) const;
+  // Whether a tile (order, centre distance) replaces the selected one (First/Last/Center).
+  bool beats(size_t cell, int order, std::int64_t distance) const;
+  void addWeighted(const CellRect& tileCells, const float* grid);
+  float valueAt(size_t cell, int d) const;
+
+  BlendMode mode_;
+  CellRect window_;
+  int features_;
+
+  // Per cell: number of covering tiles seen (for NaN marking, Count, Average).
+  std::vector<std::int32_t> count_;
+  // Per cell x feature, cell-major like the tile grids: double sums for
+  // Sum/Average/Linear/Cosine, float values for the selecting modes.
+  std::vector<double> sum_;
+  std::vector<float> value_;
+  // Per cell: total weight (Linear/Cosine).
+  std::vector<double> weight_;
+  // Per cell: the selected tile's order number and, for Center, the squared
+  // distance to its centre in half-cell units (integer, so ties are exact).
+  std::vector<int> bestOrder_;
+  std::vector<std::int64_t> bestDistance_;
+};
+
+}  // namespace vitfeat

@@ -1,0 +1,130 @@
+#include "driver/normalizer.h"
+
+#include "driver/source_raster.h"
+
+#include <cpl_error.h>
+#include <cpl_string.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+namespace vitfeat {
+
+namespace {
+constexpr int kMaxDecimatedSide = 1024;
+constexpr size_t kMaxSamples = 100000;
+constexpr unsigned kSeed = 0x5eed;
+}  // namespace
+
+BandStats bandStatistics(const SourceRaster& source, int band) {
+  BandStats s;
+  GDALRasterBand* src = source.sourceBand(band);
+  const char* mean = src->GetMetadataItem("STATISTICS_MEAN");
+  const char* stddev = src->GetMetadataItem("STATISTICS_STDDEV");
+  if (mean && stddev) {
+    s.mean = CPLAtof(mean);
+    s.stddev = CPLAtof(stddev);
+    s.stored = true;
+  } else {
+    // A regular decimated read of the whole tiling area, then a seeded sample.
+    const double step = std::max(1.0, std::max(source.width(), source.height()) /
+                                          static_cast<double>(kMaxDecimatedSide));
+    const int w = std::max(1, static_cast<int>(source.datasetWindow().width / step));
+    const int h = std::max(1, static_cast<int>(source.datasetWindow().height / step));
+    GDALRasterBand* b = source.band(band);
+    const CellRect area = source.datasetWindow();
+    std::vector<float> values(static_cast<size_t>(w) * h);
+    std::vector<unsigned char> valid(values.size(), 1);
+    // GDAL decimates with nearest neighbour: a regular grid of pixels.
+    const bool ok =
+        !area.empty() &&
+        b->RasterIO(GF_Read, area.x0, area.y0, area.width, area.height, values.data(), w, h,
+                    GDT_Float32, 0, 0, nullptr) == CE_None &&
+        ((b->GetMaskFlags() & GMF_ALL_VALID) ||
+         b->GetMaskBand()->RasterIO(GF_Read, area.x0, area.y0, area.width, area.height,
+                                    valid.data(), w, h, GDT_Byte, 0, 0, nullptr) == CE_None);
+    std::vector<double> pool;
+    if (ok) {
+      for (size_t i = 0; i < values.size(); ++i)
+        if (valid[i] && values[i] != 0 && std::isfinite(values[i])) pool.push_back(values[i]);
+    }
+    if (pool.size() > kMaxSamples) {
+      std::mt19937_64 rng(kSeed);
+      // Partial Fisher-Yates: the first kMaxSamples entries become a uniform sample.
+      for (size_t i = 0; i < kMaxSamples; ++i) {
+        std::uniform_int_distribution<size_t> pick(i, pool.size() - 1);
+        std::swap(pool[i], pool[pick(rng)]);
+      }
+      pool.resize(kMaxSamples);
+    }
+    s.samples = static_cast<long long>(pool.size());
+    if (!pool.empty()) {
+      double sum = 0;
+      for (const double v : pool) sum += v;
+      s.mean = sum / pool.size();
+      double sq = 0;
+      for (const double v : pool) sq += (v - s.mean) * (v - s.mean);
+      s.stddev = std::sqrt(sq / pool.size());
+    }
+  }
+  if (!(s.stddev > 0) || !std::isfinite(s.stddev)) {
+    CPLDebug("VITFEAT", "band %d: standard deviation %g replaced by 1", source.bands()[band], s.stddev);
+    s.stddev = 1;
+  }
+  return s;
+}
+
+double dataTypeScale(GDALDataType type) {
+  switch (type) {
+    case GDT_Byte:
+      return 255.0;
+    case GDT_UInt16:
+      return 65535.0;
+    case GDT_Int16:
+      return 32767.0;
+    case GDT_UInt32:
+      return 4294967295.0;
+    case GDT_Int32:
+      return 2147483647.0;
+    default:
+      return 1.0;  // floating point data is taken to be in 0..1 already
+  }
+}
+
+Normalizer Normalizer::create(NormalizeMode mode, const SourceRaster& source, const EncoderInfo& info,
+                              double scale) {
+  Normalizer n;
+  const int C = source.bandCount();
+  n.channels_.resize(C);
+  if (mode == NormalizeMode::Model) {
+    const std::vector<float> mean = perChannel(info.mean, C), std = perChannel(info.std, C);
+    for (int b = 0; b < C; ++b) {
+      const double s = scale > 0 ? scale : dataTypeScale(source.dataType(b));
+      const double sd = std.empty() ? 1.0 : std[b];
+      const double m = mean.empty() ? 0.0 : mean[b];
+      n.channels_[b] = {1.0 / (s * sd), -m / sd, 0.0f};
+    }
+    return n;
+  }
+  for (int b = 0; b < C; ++b) n.stats_.push_back(bandStatistics(source, b));
+  for (int b = 0; b < C; ++b) {
+    const BandStats& s = n.stats_[b];
+    n.channels_[b] = mode == NormalizeMode::Dataset
+                         ? ChannelTransform{1.0 / s.stddev, -s.mean / s.stddev, 0.0f}
+                         : ChannelTransform{1.0, 0.0, static_cast<float>(s.mean)};
+  }
+  return n;
+}
+
+void Normalizer::apply(float* values, const unsigned char* valid, size_t n) const {
+  for (size_t b = 0; b < channels_.size(); ++b) {
+    const ChannelTransform& t = channels_[b];
+    float* v = values + b * n;
+    const unsigned char* m = valid + b * n;
+    for (size_t i = 0; i < n; ++i)
+      v[i] = m[i] ? static_cast<float>(v[i] * t.gain + t.bias) : t.fill;
+  }
+}
+
+}  // namespace vitfeat

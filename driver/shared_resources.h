@@ -1,0 +1,25 @@
+// What every VITFEAT dataset handle in the process shares: loaded encoders
+// (QGIS opens one handle per render thread; the model is loaded once) and the
+// tile cache. Handles keep only their source raster and options.
+#pragma once
+
+#include "driver/tile_cache.h"
+#include "models/encoder.h"
+#include "models/runtime.h"
+
+#include <memory>
+#include <string>
+
+namespace vitfeat {
+
+// The encoder for (model, device, dtype, channels, TorchScript sizes), loaded
+// on first use and kept while any dataset holds it. CPLError + nullptr.
+std::shared_ptr<const Encoder> acquireEncoder(const std::string& model, const EncoderOptions& options);
+
+// The process-wide tile cache, grown to at least cacheMb megabytes.
+std::shared_ptr<TileCache> processTileCache(double cacheMb);
+
+// SHA-256 (hex) of a file, remembered per (path, size, mtime). Empty on error.
+std::string fileSha256(const std::string& path);
+
+}  // namespace vitfeat

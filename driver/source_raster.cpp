@@ -1,0 +1,205 @@
+#include "driver/source_raster.h"
+
+#include <cpl_string.h>
+#include <cpl_vsi.h>
+#include <gdal_utils.h>
+
+#include <cmath>
+
+namespace vitfeat {
+
+namespace {
+
+std::unique_ptr<GDALDataset> warp(GDALDataset* src, const FeatureOptions& o) {
+  CPLStringList args;
+  args.AddString("-of");
+  args.AddString("VRT");
+  args.AddString("-r");
+  args.AddString(o.resampling.c_str());
+  // An alpha band marks pixels outside the source as "no data" (it becomes the mask band).
+  args.AddString("-dstalpha");
+  if (!o.target_srs.empty()) {
+    args.AddString("-t_srs");
+    args.AddString(o.target_srs.c_str());
+  }
+  if (o.target_res > 0) {
+    args.AddString("-tr");
+    args.AddString(CPLSPrintf("%.17g", o.target_res));
+    args.AddString(CPLSPrintf("%.17g", o.target_res));
+  }
+  if (o.extent) {
+    args.AddString("-te");
+    for (const double v : *o.extent) args.AddString(CPLSPrintf("%.17g", v));
+    if (!o.extent_srs.empty()) {
+      args.AddString("-te_srs");
+      args.AddString(o.extent_srs.c_str());
+    }
+  }
+  GDALWarpAppOptions* opts = GDALWarpAppOptionsNew(args.List(), nullptr);
+  if (!opts) return nullptr;
+  GDALDatasetH srcH = GDALDataset::ToHandle(src);
+  int usageError = FALSE;
+  GDALDatasetH out = GDALWarp("", nullptr, 1, &srcH, opts, &usageError);
+  GDALWarpAppOptionsFree(opts);
+  return std::unique_ptr<GDALDataset>(GDALDataset::FromHandle(out));
+}
+
+// EXTENT (in EXTENT_SRS or the raster's CRS) as a pixel window of ds, snapped
+// outward to whole pixels.
+bool extentWindow(GDALDataset* ds, const FeatureOptions& o, int* xoff, int* yoff, int* w, int* h) {
+  double gt[6];
+  if (ds->GetGeoTransform(gt) != CE_None || gt[2] != 0 || gt[4] != 0) {
+    CPLError(CE_Failure, CPLE_AppDefined,
+             "VITFEAT: EXTENT needs a north-up geotransform on %s (use TARGET_SRS to warp it)",
+             ds->GetDescription());
+    return false;
+  }
+  std::array<double, 4> e = *o.extent;
+  if (!o.extent_srs.empty()) {
+    OGRSpatialReference from;
+    from.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    const OGRSpatialReference* to = ds->GetSpatialRef();
+    if (from.SetFromUserInput(o.extent_srs.c_str()) != OGRERR_NONE || !to) {
+      CPLError(CE_Failure, CPLE_IllegalArg,
+               "VITFEAT: invalid EXTENT_SRS=%s (or the raster has no CRS): expected e.g. "
+               "EPSG:4326 or a WKT/PROJ string",
+               o.extent_srs.c_str());
+      return false;
+    }
+    std::unique_ptr<OGRCoordinateTransformation> ct(OGRCreateCoordinateTransformation(&from, to));
+    double out[4];
+    if (!ct || !ct->TransformBounds(e[0], e[1], e[2], e[3], &out[0], &out[1], &out[2], &out[3], 21)) {
+      CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: cannot transform EXTENT from %s",
+               o.extent_srs.c_str());
+      return false;
+    }
+    e = {out[0], out[1], out[2], out[3]};
+  }
+  // Pixel columns/rows covering the extent; a small tolerance keeps exact
+  // pixel edges from adding a sliver.
+  const double eps = 1e-6;
+  const double px0 = (e[0] - gt[0]) / gt[1], px1 = (e[2] - gt[0]) / gt[1];
+  const double py0 = (e[3] - gt[3]) / gt[5], py1 = (e[1] - gt[3]) / gt[5];
+  const double x0 = std::floor(std::min(px0, px1) + eps), x1 = std::ceil(std::max(px0, px1) - eps);
+  const double y0 = std::floor(std::min(py0, py1) + eps), y1 = std::ceil(std::max(py0, py1) - eps);
+  if (x1 <= 0 || y1 <= 0 || x0 >= ds->GetRasterXSize() || y0 >= ds->GetRasterYSize()) {
+    CPLError(CE_Failure, CPLE_IllegalArg,
+             "VITFEAT: EXTENT=%.17g,%.17g,%.17g,%.17g does not overlap the raster", (*o.extent)[0],
+             (*o.extent)[1], (*o.extent)[2], (*o.extent)[3]);
+    return false;
+  }
+  *xoff = static_cast<int>(x0);
+  *yoff = static_cast<int>(y0);
+  *w = static_cast<int>(x1 - x0);
+  *h = static_cast<int>(y1 - y0);
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const FeatureOptions& o) {
+  auto r = std::unique_ptr<SourceRaster>(new SourceRaster());
+  r->name_ = name;
+  r->source_.reset(GDALDataset::Open(name.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
+  if (!r->source_) return nullptr;
+  const int count = r->source_->GetRasterCount();
+  if (count == 0) {
+    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: %s has no raster bands", name.c_str());
+    return nullptr;
+  }
+  r->bands_ = o.bands;
+  if (r->bands_.empty())
+    for (int b = 1; b <= count; ++b) r->bands_.push_back(b);
+  for (const int b : r->bands_) {
+    if (b < 1 || b > count) {
+      CPLError(CE_Failure, CPLE_IllegalArg, "VITFEAT: invalid BANDS: band %d does not exist in %s (bands 1..%d)",
+               b, name.c_str(), count);
+      return nullptr;
+    }
+  }
+
+  GDALDataset* ds = r->source_.get();
+  r->width_ = ds->GetRasterXSize();
+  r->height_ = ds->GetRasterYSize();
+  if (!o.target_srs.empty() || o.target_res > 0) {
+    r->warped_ = warp(ds, o);
+    if (!r->warped_) return nullptr;
+    ds = r->warped_.get();
+    r->width_ = ds->GetRasterXSize();
+    r->height_ = ds->GetRasterYSize();
+  } else if (o.extent) {
+    if (!extentWindow(ds, o, &r->xoff_, &r->yoff_, &r->width_, &r->height_)) return nullptr;
+  }
+
+  double gt[6];
+  r->hasGeoTransform_ = ds->GetGeoTransform(gt) == CE_None;
+  if (r->hasGeoTransform_) {
+    gt[0] += r->xoff_ * gt[1] + r->yoff_ * gt[2];
+    gt[3] += r->xoff_ * gt[4] + r->yoff_ * gt[5];
+    std::copy(gt, gt + 6, r->geoTransform_.begin());
+  }
+
+  VSIStatBufL st;
+  const bool stat = VSIStatL(name.c_str(), &st) == 0;
+  r->identity_ = name + (stat ? CPLSPrintf("|%lld|%lld", static_cast<long long>(st.st_size),
+                                           static_cast<long long>(st.st_mtime))
+                              : "");
+  return r;
+}
+
+CellRect SourceRaster::datasetWindow() const {
+  return CellRect{xoff_, yoff_, width_, height_}.intersect(
+      {0, 0, dataset()->GetRasterXSize(), dataset()->GetRasterYSize()});
+}
+
+GDALDataType SourceRaster::dataType(int i) const { return band(i)->GetRasterDataType(); }
+
+bool SourceRaster::read(const PixelWindow& window, float* values, unsigned char* valid) const {
+  const int w = window.width, h = window.height;
+  const size_t plane = static_cast<size_t>(w) * h;
+  const int C = bandCount();
+  std::fill(values, values + plane * C, 0.0f);
+  std::fill(valid, valid + plane * C, 0);
+
+  // The part of the window inside the dataset, in dataset pixels.
+  const CellRect inDataset =
+      CellRect{window.x0 + xoff_, window.y0 + yoff_, w, h}.intersect(
+          {0, 0, dataset()->GetRasterXSize(), dataset()->GetRasterYSize()});
+  if (inDataset.empty()) return true;
+  const int dx = inDataset.x0 - xoff_ - window.x0, dy = inDataset.y0 - yoff_ - window.y0;
+  const size_t offset = static_cast<size_t>(dy) * w + dx;
+  const GSpacing lineSpace = static_cast<GSpacing>(w) * sizeof(float);
+
+  for (int b = 0; b < C; ++b) {
+    GDALRasterBand* band = this->band(b);
+    float* dst = values + plane * b + offset;
+    if (band->RasterIO(GF_Read, inDataset.x0, inDataset.y0, inDataset.width, inDataset.height, dst,
+                       inDataset.width, inDataset.height, GDT_Float32, sizeof(float), lineSpace,
+                       nullptr) != CE_None)
+      return false;
+    unsigned char* mask = valid + plane * b + offset;
+    if (band->GetMaskFlags() & GMF_ALL_VALID) {
+      for (int y = 0; y < inDataset.height; ++y)
+        std::fill(mask + static_cast<size_t>(y) * w, mask + static_cast<size_t>(y) * w + inDataset.width, 1);
+    } else {
+      if (band->GetMaskBand()->RasterIO(GF_Read, inDataset.x0, inDataset.y0, inDataset.width,
+                                        inDataset.height, mask, inDataset.width, inDataset.height,
+                                        GDT_Byte, 1, w, nullptr) != CE_None)
+        return false;
+      for (int y = 0; y < inDataset.height; ++y)
+        for (int x = 0; x < inDataset.width; ++x) {
+          unsigned char& m = mask[static_cast<size_t>(y) * w + x];
+          m = m != 0;
+        }
+    }
+    // NaN input is "no data" whatever the mask says.
+    for (int y = 0; y < inDataset.height; ++y)
+      for (int x = 0; x < inDataset.width; ++x) {
+        const size_t i = static_cast<size_t>(y) * w + x;
+        if (std::isnan(dst[i])) mask[i] = 0;
+      }
+  }
+  return true;
+}
+
+}  // namespace vitfeat

@@ -1,0 +1,43 @@
+#include "driver/tile_reader.h"
+
+#include <torch/nn/functional/upsampling.h>
+#include <torch/torch.h>
+
+namespace vitfeat {
+
+TileReader::TileReader(const SourceRaster& source, Normalizer normalizer, int cellsPerTile,
+                       int inputSize)
+    : source_(source), normalizer_(std::move(normalizer)), cellsPerTile_(cellsPerTile), inputSize_(inputSize) {}
+
+std::optional<TileInput> TileReader::read(const PixelWindow& window) const {
+  const int C = source_.bandCount(), T = window.width;
+  const size_t plane = static_cast<size_t>(T) * window.height;
+  torch::Tensor image = torch::empty({C, window.height, T}, torch::kFloat32);
+  std::vector<unsigned char> valid(plane * C);
+  if (!source_.read(window, image.data_ptr<float>(), valid.data())) return std::nullopt;
+  normalizer_.apply(image.data_ptr<float>(), valid.data(), plane);
+
+  // A cell has data when any pixel of its footprint has data in any band.
+  TileInput out;
+  const int g = cellsPerTile_, c = T / g;
+  out.cellValid.assign(static_cast<size_t>(g) * g, 0);
+  for (int b = 0; b < C; ++b)
+    for (int y = 0; y < window.height; ++y)
+      for (int x = 0; x < T; ++x)
+        if (valid[b * plane + static_cast<size_t>(y) * T + x])
+          out.cellValid[static_cast<size_t>(y / c) * g + x / c] = 1;
+
+  if (T != inputSize_ || window.height != inputSize_) {
+    namespace F = torch::nn::functional;
+    image = F::interpolate(image.unsqueeze(0), F::InterpolateFuncOptions()
+                                                   .size(std::vector<int64_t>{inputSize_, inputSize_})
+                                                   .mode(torch::kBilinear)
+                                                   .align_corners(false)
+                                                   .antialias(true))
+                .squeeze(0);
+  }
+  out.image = image.contiguous();
+  return out;
+}
+
+}  // namespace vitfeat

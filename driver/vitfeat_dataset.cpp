@@ -1,0 +1,317 @@
+#include "driver/vitfeat_dataset.h"
+
+#include "driver/descriptor.h"
+#include "driver/shared_resources.h"
+
+#include <cpl_string.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+namespace vitfeat {
+
+namespace {
+
+constexpr const char* kPrefix = "VITFEAT:";
+constexpr const char* kDomain = "VITFEAT";
+// A dataset-level read computes its window in one go up to this many bytes of
+// feature planes; larger windows go block by block.
+constexpr size_t kMaxWindowBytes = size_t(256) << 20;
+
+std::string joinInts(const std::vector<int>& v) {
+  std::string s;
+  for (const int x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+// Two neighbouring valid values of `value` for a multiple-of-`step` rule.
+std::string nearestMultiples(int value, int step) {
+  const int below = std::max(step, value / step * step);
+  return std::to_string(below) + " or " + std::to_string(below + step);
+}
+
+}  // namespace
+
+int VitfeatDataset::Identify(GDALOpenInfo* info) {
+  if (STARTS_WITH_CI(info->pszFilename, kPrefix)) return TRUE;
+  return EQUAL(CPLGetExtension(info->pszFilename), "vitfeat") &&
+         looksLikeDescriptor(reinterpret_cast<const char*>(info->pabyHeader), info->nHeaderBytes);
+}
+
+GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
+  if (!Identify(info)) return nullptr;
+  if (info->eAccess == GA_Update) {
+    CPLError(CE_Failure, CPLE_NotSupported, "VITFEAT: feature datasets are read-only");
+    return nullptr;
+  }
+  std::unique_ptr<VitfeatDataset> ds(new VitfeatDataset());
+  if (STARTS_WITH_CI(info->pszFilename, kPrefix)) {
+    ds->sourceName_ = info->pszFilename + std::strlen(kPrefix);
+  } else {
+    auto d = readDescriptor(info->pszFilename);
+    if (!d) return nullptr;
+    ds->sourceName_ = d->source;
+    ds->userOptions_ = d->options;
+  }
+  for (const char* const* o = info->papszOpenOptions; o && *o; ++o) {
+    char* key = nullptr;
+    const char* value = CPLParseNameValue(*o, &key);
+    if (key && value) ds->userOptions_[CPLString(key).toupper()] = value;
+    CPLFree(key);
+  }
+  const auto options = parseFeatureOptions(ds->userOptions_);
+  if (!options) return nullptr;
+  const FeatureOptions& o = *options;
+
+  ds->source_ = SourceRaster::open(ds->sourceName_, o);
+  if (!ds->source_) return nullptr;
+  const SourceRaster& src = *ds->source_;
+
+  EncoderOptions eo;
+  eo.device = o.device;
+  eo.dtype = o.dtype;
+  eo.num_threads = o.num_threads;
+  eo.in_chans = src.bandCount();
+  const std::shared_ptr<const Encoder> encoder = acquireEncoder(o.model, eo);
+  if (!encoder) return nullptr;
+  const EncoderInfo& model = encoder->info();
+  if (model.in_chans != src.bandCount()) {
+    CPLError(CE_Failure, CPLE_IllegalArg,
+             "VITFEAT: the model takes %d input bands but %d are selected (BANDS=%s)",
+             model.in_chans, src.bandCount(), joinInts(src.bands()).c_str());
+    return nullptr;
+  }
+
+  // Tiling: the model sees INPUT_SIZE pixels, g tokens per side; a tile covers
+  // TILE_SIZE input pixels, so one cell is TILE_SIZE / g pixels.
+  const int p = model.patch_size;
+  const int input = o.input_size > 0 ? o.input_size : model.input_height;
+  if (input % p != 0) {
+    CPLError(CE_Failure, CPLE_IllegalArg,
+             "VITFEAT: invalid INPUT_SIZE=%d: must be a multiple of the patch size %d, e.g. %s",
+             input, p, nearestMultiples(input, p).c_str());
+    return nullptr;
+  }
+  if (!model.dynamic_input && input != model.input_height) {
+    CPLError(CE_Failure, CPLE_IllegalArg,
+             "VITFEAT: invalid INPUT_SIZE=%d: this model takes %d x %d inputs only", input,
+             model.input_height, model.input_width);
+    return nullptr;
+  }
+  const int g = input / p;
+  const int tile = o.tile_size > 0 ? o.tile_size : input;
+  if (tile % g != 0) {
+    CPLError(CE_Failure, CPLE_IllegalArg,
+             "VITFEAT: invalid TILE_SIZE=%d: must be a multiple of the %d cells per tile side, "
+             "e.g. %s",
+             tile, g, nearestMultiples(tile, g).c_str());
+    return nullptr;
+  }
+  const int stride = o.stride > 0 ? o.stride : tile;
+  std::unique_ptr<TileGrid> grid;
+  try {
+    grid = std::make_unique<TileGrid>(src.width(), src.height(), tile, stride, g);
+  } catch (const std::invalid_argument& e) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "VITFEAT: %s", e.what());
+    return nullptr;
+  }
+
+  Normalizer normalizer = Normalizer::create(o.normalize, src, model, o.scale);
+  const std::string sha = fileSha256(model.weights);
+  std::string key = src.identity() + "|" + model.weights + "|" + sha + "|" + model.dtype + "|" +
+                    joinInts(src.bands()) + "|" + std::to_string(tile) + "|" + std::to_string(stride) +
+                    "|" + std::to_string(input) + "|" + normalizeModeName(o.normalize);
+  for (const ChannelTransform& t : normalizer.channels())
+    key += CPLSPrintf("|%.17g,%.17g,%.9g", t.gain, t.bias, t.fill);
+  if (!o.target_srs.empty() || o.target_res > 0 || o.extent)
+    key += "|" + o.target_srs + "|" + std::to_string(o.target_res) + "|" + o.resampling + "|" +
+           (o.extent ? CPLSPrintf("%.17g,%.17g,%.17g,%.17g,", (*o.extent)[0], (*o.extent)[1],
+                                  (*o.extent)[2], (*o.extent)[3])
+                     : "") +
+           o.extent_srs;
+
+  CPLStringList& r = ds->record_;
+  r.SetNameValue("MODEL", o.model.c_str());
+  r.SetNameValue("MODEL_ARCHITECTURE", model.name.c_str());
+  r.SetNameValue("MODEL_WEIGHTS", model.weights.c_str());
+  r.SetNameValue("MODEL_SHA256", sha.c_str());
+  r.SetNameValue("PATCH_SIZE", CPLSPrintf("%d", p));
+  r.SetNameValue("EMBED_DIM", CPLSPrintf("%d", model.embed_dim));
+  r.SetNameValue("SOURCE", ds->sourceName_.c_str());
+  r.SetNameValue("BANDS", joinInts(src.bands()).c_str());
+  r.SetNameValue("TILE_SIZE", CPLSPrintf("%d", tile));
+  r.SetNameValue("INPUT_SIZE", CPLSPrintf("%d", input));
+  r.SetNameValue("STRIDE", CPLSPrintf("%d", stride));
+  r.SetNameValue("CELL_SIZE", CPLSPrintf("%d", grid->cellSize()));
+  r.SetNameValue("TILES", CPLSPrintf("%dx%d", grid->tilesX(), grid->tilesY()));
+  r.SetNameValue("BLEND", blendModeName(o.blend));
+  r.SetNameValue("NORMALIZE", normalizeModeName(o.normalize));
+  for (size_t b = 0; b < normalizer.channels().size(); ++b) {
+    const ChannelTransform& t = normalizer.channels()[b];
+    r.SetNameValue(CPLSPrintf("NORMALIZE_BAND_%d", src.bands()[b]),
+                   CPLSPrintf("gain=%.9g,bias=%.9g,fill=%.9g", t.gain, t.bias, t.fill));
+  }
+  if (o.normalize == NormalizeMode::Model)
+    r.SetNameValue("SCALE", o.scale > 0 ? CPLSPrintf("%.17g", o.scale) : "data type range");
+  if (o.extent)
+    r.SetNameValue("EXTENT", CPLSPrintf("%.17g,%.17g,%.17g,%.17g", (*o.extent)[0], (*o.extent)[1],
+                                        (*o.extent)[2], (*o.extent)[3]));
+  if (!o.extent_srs.empty()) r.SetNameValue("EXTENT_SRS", o.extent_srs.c_str());
+  if (!o.target_srs.empty()) r.SetNameValue("TARGET_SRS", o.target_srs.c_str());
+  if (o.target_res > 0) r.SetNameValue("TARGET_RES", CPLSPrintf("%.17g", o.target_res));
+  if (!o.target_srs.empty() || o.target_res > 0) r.SetNameValue("RESAMPLING", o.resampling.c_str());
+  r.SetNameValue("DEVICE", model.device.c_str());
+  r.SetNameValue("DTYPE", model.dtype.c_str());
+  r.SetNameValue("BATCH_SIZE", CPLSPrintf("%d", o.batch_size));
+  r.SetNameValue("NUM_THREADS", CPLSPrintf("%d", configureThreads(o.num_threads)));
+  r.SetNameValue("CACHE_MB", CPLSPrintf("%.17g", o.cache_mb));
+
+  ds->nRasterXSize = grid->cellsX();
+  ds->nRasterYSize = grid->cellsY();
+  ds->hasGeoTransform_ = src.hasGeoTransform();
+  ds->geoTransform_ = src.geoTransform();
+  for (const int i : {1, 2, 4, 5}) ds->geoTransform_[i] *= grid->cellSize();
+  // Blocks span whole strides, so a block needs only the tiles that cover it.
+  const int strideCells = grid->strideCells();
+  const int block = (g + strideCells - 1) / strideCells * strideCells;
+
+  auto cache = o.cache_mb > 0 ? processTileCache(o.cache_mb) : nullptr;
+  auto reader = std::make_unique<TileReader>(src, std::move(normalizer), g, input);
+  ds->engine_ = std::make_unique<FeatureEngine>(std::move(*grid), std::move(reader), encoder,
+                                                std::move(cache), key, o.blend, o.batch_size);
+  for (int b = 1; b <= model.embed_dim; ++b) ds->SetBand(b, new VitfeatBand(ds.get(), b, block));
+  ds->SetDescription(info->pszFilename);
+  return ds.release();
+}
+
+GDALDataset* VitfeatDataset::CreateCopy(const char* filename, GDALDataset* src, int, char**,
+                                        GDALProgressFunc progress, void* progressData) {
+  auto* features = dynamic_cast<VitfeatDataset*>(src);
+  if (!features) {
+    CPLError(CE_Failure, CPLE_NotSupported,
+             "VITFEAT: CreateCopy writes a .vitfeat descriptor of a VITFEAT dataset; %s is not "
+             "one (open VITFEAT:<raster> with -oo MODEL=..., and use no band, window or "
+             "resampling options in gdal_translate)",
+             src->GetDescription());
+    return nullptr;
+  }
+  if (!writeDescriptor(filename, {features->sourceName(), features->userOptions()})) return nullptr;
+  if (progress) progress(1.0, nullptr, progressData);
+  return GDALDataset::Open(filename, GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR);
+}
+
+CPLErr VitfeatDataset::GetGeoTransform(double* gt) {
+  std::copy(geoTransform_.begin(), geoTransform_.end(), gt);
+  return hasGeoTransform_ ? CE_None : CE_Failure;
+}
+
+const OGRSpatialReference* VitfeatDataset::GetSpatialRef() const { return source_->spatialRef(); }
+
+void VitfeatDataset::refreshCounters() {
+  record_.SetNameValue("TILES_COMPUTED", CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesComputed())));
+  record_.SetNameValue("TILES_REUSED", CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesReused())));
+}
+
+char** VitfeatDataset::GetMetadataDomainList() {
+  return BuildMetadataDomainList(GDALDataset::GetMetadataDomainList(), TRUE, kDomain, nullptr);
+}
+
+char** VitfeatDataset::GetMetadata(const char* domain) {
+  if (domain && EQUAL(domain, kDomain)) {
+    refreshCounters();
+    return record_.List();
+  }
+  return GDALDataset::GetMetadata(domain);
+}
+
+const char* VitfeatDataset::GetMetadataItem(const char* name, const char* domain) {
+  if (domain && EQUAL(domain, kDomain)) {
+    refreshCounters();
+    return record_.FetchNameValue(name);
+  }
+  return GDALDataset::GetMetadataItem(name, domain);
+}
+
+const float* VitfeatDataset::planes(const CellRect& window) {
+  if (window == lastWindow_ && !lastPlanes_.empty()) return lastPlanes_.data();
+  lastPlanes_.resize(static_cast<size_t>(engine_->features()) * window.width * window.height);
+  if (!engine_->compute(window, lastPlanes_.data())) {
+    lastPlanes_.clear();
+    return nullptr;
+  }
+  lastWindow_ = window;
+  return lastPlanes_.data();
+}
+
+CPLErr VitfeatDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data,
+                                 int bufx, int bufy, GDALDataType bufType, int bandCount,
+                                 int* bandMap, GSpacing pixelSpace, GSpacing lineSpace,
+                                 GSpacing bandSpace, GDALRasterIOExtraArg* extra) {
+  const size_t bytes = static_cast<size_t>(engine_->features()) * xsize * ysize * sizeof(float);
+  if (rw != GF_Read || bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes)
+    return GDALDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType, bandCount,
+                                  bandMap, pixelSpace, lineSpace, bandSpace, extra);
+  // One inference pass for every requested band.
+  const float* p = planes({xoff, yoff, xsize, ysize});
+  if (!p) return CE_Failure;
+  const size_t plane = static_cast<size_t>(xsize) * ysize;
+  for (int i = 0; i < bandCount; ++i) {
+    const float* srcPlane = p + (bandMap[i] - 1) * plane;
+    GByte* dst = static_cast<GByte*>(data) + i * bandSpace;
+    for (int y = 0; y < ysize; ++y)
+      GDALCopyWords(srcPlane + static_cast<size_t>(y) * xsize, GDT_Float32, sizeof(float),
+                    dst + y * lineSpace, bufType, static_cast<int>(pixelSpace), xsize);
+  }
+  return CE_None;
+}
+
+VitfeatBand::VitfeatBand(VitfeatDataset* ds, int band, int blockSize) {
+  poDS = ds;
+  nBand = band;
+  eDataType = GDT_Float32;
+  nBlockXSize = std::min(blockSize, ds->GetRasterXSize());
+  nBlockYSize = std::min(blockSize, ds->GetRasterYSize());
+  SetDescription(CPLSPrintf("feature_%04d", band));
+}
+
+double VitfeatBand::GetNoDataValue(int* success) {
+  if (success) *success = TRUE;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+CPLErr VitfeatBand::IReadBlock(int bx, int by, void* data) {
+  auto* ds = static_cast<VitfeatDataset*>(poDS);
+  const CellRect window = CellRect{bx * nBlockXSize, by * nBlockYSize, nBlockXSize, nBlockYSize}.intersect(
+      {0, 0, nRasterXSize, nRasterYSize});
+  const float* p = ds->planes(window);
+  if (!p) return CE_Failure;
+  const size_t plane = static_cast<size_t>(window.width) * window.height;
+  const size_t blockCells = static_cast<size_t>(nBlockXSize) * nBlockYSize;
+  // Fill this band's block and, as GDAL's EEDAI driver does, the sibling
+  // bands' blocks that are not cached yet: the features were computed anyway.
+  for (int b = 1; b <= ds->GetRasterCount(); ++b) {
+    GDALRasterBlock* block = nullptr;
+    float* dst = static_cast<float*>(data);
+    if (b != nBand) {
+      GDALRasterBand* other = ds->GetRasterBand(b);
+      block = other->TryGetLockedBlockRef(bx, by);
+      if (block) {
+        block->DropLock();
+        continue;
+      }
+      block = other->GetLockedBlockRef(bx, by, TRUE);
+      if (!block) continue;
+      dst = static_cast<float*>(block->GetDataRef());
+    }
+    std::fill(dst, dst + blockCells, std::numeric_limits<float>::quiet_NaN());
+    for (int y = 0; y < window.height; ++y)
+      std::memcpy(dst + static_cast<size_t>(y) * nBlockXSize,
+                  p + (b - 1) * plane + static_cast<size_t>(y) * window.width, window.width * sizeof(float));
+    if (block) block->DropLock();
+  }
+  return CE_None;
+}
+
+}  // namespace vitfeat

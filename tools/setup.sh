@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs vitfeat's dependencies from Debian 12 packages and builds it in
+# build/ (or $VITFEAT_BUILD_DIR). Run as root, or as a user with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  libgdal-dev gdal-bin libproj-dev libeigen3-dev catch2
+  libtorch-dev
+  # LibTorch's fp32 speed depends on an optimised BLAS: ~20x over the reference one.
+  libopenblas0-openmp
+  python3-numpy python3-gdal
+)
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+if [ "${VITFEAT_SKIP_APT:-0}" != 1 ]; then
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${packages[@]}"
+fi
+
+build=${VITFEAT_BUILD_DIR:-build}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build" -j "$(nproc)"
