@@ -2,6 +2,7 @@
 
 #include <cpl_error.h>
 #include <cpl_string.h>
+#include <ogr_spatialref.h>
 
 #include <cerrno>
 #include <cmath>
@@ -121,6 +122,14 @@ bool choose(const std::string& key, const std::string& value, const std::vector<
   return fail(key, value, "expected one of " + list);
 }
 
+bool checkSrs(const std::string& key, const std::string& value) {
+  OGRSpatialReference srs;
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  const bool ok = srs.SetFromUserInput(value.c_str()) == OGRERR_NONE;
+  CPLPopErrorHandler();
+  return ok || fail(key, value, "expected a CRS GDAL understands, e.g. EPSG:4326, a WKT or PROJ string");
+}
+
 const OptionSpec* findSpec(const std::string& key) {
   for (const OptionSpec& s : openOptionSpecs())
     if (EQUAL(s.name, key.c_str())) return &s;
@@ -169,8 +178,13 @@ std::optional<FeatureOptions> parseFeatureOptions(const std::map<std::string, st
       else if (e.size() != 4 || e[0] >= e[2] || e[1] >= e[3])
         ok = fail(key, value, "expected minx,miny,maxx,maxy with minx < maxx and miny < maxy");
       else o.extent = std::array<double, 4>{e[0], e[1], e[2], e[3]};
-    } else if (key == "EXTENT_SRS") o.extent_srs = value;
-    else if (key == "TARGET_SRS") o.target_srs = value;
+    } else if (key == "EXTENT_SRS") {
+      o.extent_srs = value;
+      ok = checkSrs(key, value) && ok;
+    } else if (key == "TARGET_SRS") {
+      o.target_srs = value;
+      ok = checkSrs(key, value) && ok;
+    }
     else if (key == "TARGET_RES") ok = parseDouble(key, value, &o.target_res) && ok;
     else if (key == "RESAMPLING") o.resampling = lower;
     else if (key == "DEVICE") o.device = value;

@@ -75,7 +75,12 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
   eo.num_threads = o.num_threads;
   eo.in_chans = src.bandCount();
   const std::shared_ptr<const Encoder> encoder = acquireEncoder(o.model, eo);
-  if (!encoder) return nullptr;
+  if (!encoder) {
+    const std::string why = CPLGetLastErrorMsg();
+    CPLError(CE_Failure, CPLE_OpenFailed, "VITFEAT: cannot load MODEL=%s: %s", o.model.c_str(),
+             why.c_str());
+    return nullptr;
+  }
   const EncoderInfo& model = encoder->info();
   if (model.in_chans != src.bandCount()) {
     CPLError(CE_Failure, CPLE_IllegalArg,

@@ -5,7 +5,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/rasters.h"
 
-#include <catch2/catch.hpp>
+#include "tests/support/catch_torch.h"
 #include <cpl_conv.h>
 #include <cpl_string.h>
 #include <torch/torch.h>

@@ -8,7 +8,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/npy.h"
 
-#include <catch2/catch.hpp>
+#include "tests/support/catch_torch.h"
 #include <cpl_error.h>
 #include <torch/torch.h>
 
