@@ -294,13 +294,16 @@ std::optional<StateDict> readSafetensors(const std::string& path) {
   if (!header) return std::nullopt;
 
   CPLJSONDocument doc;
-  bool parsed = false;
+  std::string jsonError = "empty";
   {
     const QuietErrors quiet;
-    parsed = !header->empty() && doc.LoadMemory(*header);
+    CPLErrorReset();
+    if (!header->empty()) {
+      jsonError = doc.LoadMemory(*header) ? "" : CPLGetLastErrorMsg();
+    }
   }
-  if (!parsed) {
-    fileError(path, "header is not valid JSON");
+  if (!jsonError.empty()) {
+    fileError(path, "header is not valid JSON (" + jsonError + ")");
     return std::nullopt;
   }
   const CPLJSONObject root = doc.GetRoot();

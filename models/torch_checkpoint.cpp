@@ -347,7 +347,7 @@ c10::Dict<c10::IValue, c10::IValue> unwrapStateDict(c10::Dict<c10::IValue, c10::
 std::optional<StateDict> toStateDict(const std::string& path, const c10::IValue& value) {
   if (!value.isGenericDict()) {
     fail(path, std::string("expected a dict of tensors (a state dict), found ") + value.tagKind() +
-                   " (TorchScript archives are read as TorchScript models)");
+                   " (a TorchScript archive is a model, not a state dict)");
     return std::nullopt;
   }
   StateDict out;

@@ -110,10 +110,12 @@ std::unique_ptr<TorchScriptEncoder> TorchScriptEncoder::open(const std::string& 
 
 torch::Tensor TorchScriptEncoder::forward(const torch::Tensor& x) const {
   const int p = info_.patch_size;
-  const bool sizeOk = info_.dynamic_input
-                          ? (x.size(2) % p == 0 && x.size(3) % p == 0)
-                          : (x.size(2) == info_.input_height && x.size(3) == info_.input_width);
-  if (x.dim() != 4 || x.size(1) != info_.in_chans || !sizeOk)
+  // Rank and channels first: sizes are only read from a 4-D tensor.
+  const bool shapeOk = x.dim() == 4 && x.size(1) == info_.in_chans &&
+                       (info_.dynamic_input
+                            ? (x.size(2) % p == 0 && x.size(3) % p == 0)
+                            : (x.size(2) == info_.input_height && x.size(3) == info_.input_width));
+  if (!shapeOk)
     throw std::invalid_argument("TorchScript encoder input must be [B, " +
                                 std::to_string(info_.in_chans) + ", " +
                                 std::to_string(info_.input_height) + ", " +

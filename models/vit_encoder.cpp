@@ -28,7 +28,8 @@ std::unique_ptr<ViTEncoder> ViTEncoder::create(const ViTConfig& stored, const St
     if (!adapted) {
       CPLError(CE_Failure, CPLE_NotSupported,
                "%s: cannot adapt a %d-channel patch_embed.proj.weight to %d input bands "
-               "(timm's rule adapts 3-channel weights to any count, and any weights to 1)",
+               "(timm's rule adapts 3-channel weights to any count, and 1-3 or multiple-of-3 "
+               "channel weights to 1)",
                weightsPath.c_str(), stored.in_chans, options.in_chans);
       return nullptr;
     }

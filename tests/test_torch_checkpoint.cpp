@@ -2,17 +2,13 @@
 // LibTorch itself (always), and real Python torch.save output when Debian's
 // python3-torch is installed (else those tests warn and pass).
 
-// LibTorch's headers pull in glog, whose CHECK macro would replace Catch's:
-// include them first and drop glog's so catch.hpp defines the one we use.
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include "models/state_dict.h"
-#undef CHECK
 
 #include <cpl_error.h>
 #include <cpl_vsi.h>
 
-#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -20,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 
 namespace {
