@@ -84,8 +84,10 @@ bool extentWindow(GDALDataset* ds, const FeatureOptions& o, int* xoff, int* yoff
   const double y0 = std::floor(std::min(py0, py1) + eps), y1 = std::ceil(std::max(py0, py1) - eps);
   if (x1 <= 0 || y1 <= 0 || x0 >= ds->GetRasterXSize() || y0 >= ds->GetRasterYSize()) {
     CPLError(CE_Failure, CPLE_IllegalArg,
-             "VITFEAT: EXTENT=%.17g,%.17g,%.17g,%.17g does not overlap the raster", (*o.extent)[0],
-             (*o.extent)[1], (*o.extent)[2], (*o.extent)[3]);
+             "VITFEAT: EXTENT=%.17g,%.17g,%.17g,%.17g does not overlap the raster, which spans "
+             "%.17g,%.17g,%.17g,%.17g in its CRS",
+             (*o.extent)[0], (*o.extent)[1], (*o.extent)[2], (*o.extent)[3], gt[0],
+             gt[3] + ds->GetRasterYSize() * gt[5], gt[0] + ds->GetRasterXSize() * gt[1], gt[3]);
     return false;
   }
   *xoff = static_cast<int>(x0);

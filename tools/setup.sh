@@ -11,6 +11,8 @@ packages=(
   # LibTorch's fp32 speed depends on an optimised BLAS: ~20x over the reference one.
   libopenblas0-openmp
   python3-numpy python3-gdal
+  # tests only: real torch.save files to check the .pth reader against
+  python3-torch
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
