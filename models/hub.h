@@ -13,8 +13,10 @@ struct ModelFiles {
   std::string config;   // config.json beside it; empty when there is none
 };
 
-// The hub cache root: $HF_HUB_CACHE, else $HF_HOME/hub, else
-// ~/.cache/huggingface/hub (read with CPLGetConfigOption, so --config works too).
+// The hub cache root, as huggingface_hub finds it: $HF_HUB_CACHE (or the legacy
+// $HUGGINGFACE_HUB_CACHE), else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
+// else ~/.cache/huggingface/hub. Read with CPLGetConfigOption, so --config works too;
+// empty when none can be formed (no HOME).
 std::string hubCacheDir();
 
 // "hf-hub:timm/vit_small_patch14_dinov2.lvd142m" -> "timm/vit_small_patch14_dinov2.lvd142m";
