@@ -70,18 +70,6 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-// Collects CPLErrors instead of printing them; the last message is kept by CPL.
-class QuietErrors {
- public:
-  QuietErrors() {
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-  }
-  ~QuietErrors() { CPLPopErrorHandler(); }
-  QuietErrors(const QuietErrors&) = delete;
-  QuietErrors& operator=(const QuietErrors&) = delete;
-  std::string lastMessage() const { return CPLGetLastErrorMsg(); }
-};
 
 void writeFile(const fs::path& path, const std::string& content) {
   fs::create_directories(path.parent_path());
@@ -209,10 +197,10 @@ TEST_CASE("hub: parseHubRepo accepts hf-hub:<org>/<name> only", "[hub]") {
 
   SECTION("a malformed reference is an error, not a file name") {
     const HubSandbox sandbox;
-    const QuietErrors errors;
+    const vitfeat::test::ExpectErrors errors;
     CHECK_FALSE(resolveModelFiles("hf-hub:timm"));
     CHECK(CPLGetLastErrorType() == CE_Failure);
-    CHECK_THAT(errors.lastMessage(), Catch::Contains("hf-hub:<org>/<name>"));
+    CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains("hf-hub:<org>/<name>"));
   }
 }
 
@@ -262,7 +250,7 @@ TEST_CASE("hub: without refs/main the newest complete snapshot is used", "[hub]"
 
 TEST_CASE("hub: a file spec gives the file, and config.json when it is beside it", "[hub]") {
   const TempDir dir;
-  const QuietErrors errors;
+  const vitfeat::test::ExpectErrors errors;
 
   SECTION("with config.json") {
     writeFile(dir.file("model.pt"), pseudoWeights(64, 1));
@@ -282,13 +270,13 @@ TEST_CASE("hub: a file spec gives the file, and config.json when it is beside it
   SECTION("a missing file is an error naming it") {
     CHECK_FALSE(resolveModelFiles(dir.file("absent.safetensors")));
     CHECK(CPLGetLastErrorType() == CE_Failure);
-    CHECK_THAT(errors.lastMessage(), Catch::Contains(dir.file("absent.safetensors")));
+    CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains(dir.file("absent.safetensors")));
   }
 }
 
 TEST_CASE("hub: a folder spec needs config.json and a weight file", "[hub]") {
   const TempDir dir;
-  const QuietErrors errors;
+  const vitfeat::test::ExpectErrors errors;
   writeFile(dir.file("config.json"), configFor("vit_base"));
 
   SECTION("model.safetensors comes before the fallbacks") {
@@ -311,13 +299,13 @@ TEST_CASE("hub: a folder spec needs config.json and a weight file", "[hub]") {
     CHECK_FALSE(resolveModelFiles(dir.path()));
     CHECK(CPLGetLastErrorType() == CE_Failure);
     for (const char* name : {"model.safetensors", "pytorch_model.bin", "model.pt"})
-      CHECK_THAT(errors.lastMessage(), Catch::Contains(name));
+      CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains(name));
   }
   SECTION("no config.json") {
     fs::remove(dir.file("config.json"));
     writeFile(dir.file("model.safetensors"), pseudoWeights(32, 8));
     CHECK_FALSE(resolveModelFiles(dir.path()));
-    CHECK_THAT(errors.lastMessage(), Catch::Contains("config.json"));
+    CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains("config.json"));
   }
 }
 
@@ -387,20 +375,20 @@ TEST_CASE("hub: downloads can be refused", "[hub]") {
   server.serve(resolvePath(kModelName, "model.safetensors"),
                HttpResponse{200, pseudoWeights(1024, 31), {}, std::nullopt});
   HubSandbox sandbox(server.url());
-  const QuietErrors errors;
+  const vitfeat::test::ExpectErrors errors;
 
   SECTION("by VITFEAT_ALLOW_DOWNLOAD=NO") {
     sandbox.config.set("VITFEAT_ALLOW_DOWNLOAD", "NO");
     CHECK_FALSE(resolveModelFiles("hf-hub:timm/" + kModelName));
     CHECK(CPLGetLastErrorType() == CE_Failure);
-    CHECK_THAT(errors.lastMessage(), Catch::Contains(sandbox.repoDir(kModelName).string()));
-    CHECK_THAT(errors.lastMessage(), Catch::Contains("VITFEAT_ALLOW_DOWNLOAD"));
+    CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains(sandbox.repoDir(kModelName).string()));
+    CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains("VITFEAT_ALLOW_DOWNLOAD"));
   }
   SECTION("by HF_HUB_OFFLINE=1") {
     sandbox.config.set("HF_HUB_OFFLINE", "1");
     CHECK_FALSE(resolveModelFiles("hf-hub:timm/" + kModelName));
-    CHECK_THAT(errors.lastMessage(), Catch::Contains(sandbox.repoDir(kModelName).string()));
-    CHECK_THAT(errors.lastMessage(), Catch::Contains("HF_HUB_OFFLINE"));
+    CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains(sandbox.repoDir(kModelName).string()));
+    CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains("HF_HUB_OFFLINE"));
   }
   CHECK(server.requests().empty());
   CHECK(regularFilesUnder(sandbox.cache.path()) == 0);
@@ -415,13 +403,13 @@ TEST_CASE("hub: a failed download leaves nothing that would resolve", "[hub]") {
                HttpResponse{200, config, {{"X-Repo-Commit", commit}}, std::nullopt});
   std::string failingUrl;
   std::optional<HubSandbox> sandbox;
-  const QuietErrors errors;
+  const vitfeat::test::ExpectErrors errors;
 
   SECTION("HTTP 404 for the weights") {
     sandbox.emplace(server.url());
     failingUrl = server.url() + resolvePath(kModelName, "model.safetensors");
     CHECK_FALSE(resolveModelFiles("hf-hub:timm/" + kModelName));
-    CHECK_THAT(errors.lastMessage(), Catch::Contains("404"));
+    CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains("404"));
   }
   SECTION("a connection dropped mid-transfer") {
     server.serve(resolvePath(kModelName, "model.safetensors"),
@@ -452,7 +440,7 @@ TEST_CASE("hub: a failed download leaves nothing that would resolve", "[hub]") {
   }
 
   CHECK(CPLGetLastErrorType() == CE_Failure);
-  CHECK_THAT(errors.lastMessage(), Catch::Contains(failingUrl));
+  CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains(failingUrl));
   CHECK(regularFilesUnder(sandbox->cache.path()) == 0);
   CHECK_FALSE(fs::exists(sandbox->repoDir(kModelName) / "snapshots"));
   sandbox->config.set("VITFEAT_ALLOW_DOWNLOAD", "NO");

@@ -17,6 +17,8 @@
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 
+using vitfeat::test::ExpectErrors;
+
 namespace {
 
 using vitfeat::readSafetensors;
@@ -54,18 +56,6 @@ std::string u16Bytes(const std::vector<std::uint16_t>& values) {
   }
   return out;
 }
-
-// Keeps expected errors off the console and starts from a clean error state.
-class ExpectErrors {
- public:
-  ExpectErrors() {
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-  }
-  ~ExpectErrors() { CPLPopErrorHandler(); }
-  ExpectErrors(const ExpectErrors&) = delete;
-  ExpectErrors& operator=(const ExpectErrors&) = delete;
-};
 
 // Writes `bytes`, reads it back, and checks it is refused with a failure that
 // names the file, `key` (if any) and `fragment`.

@@ -19,6 +19,8 @@
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 
+using vitfeat::test::ExpectErrors;
+
 namespace {
 
 using vitfeat::readStateDict;
@@ -37,18 +39,6 @@ void writeFile(const std::string& path, const std::vector<char>& bytes) {
 void writeFile(const std::string& path, const std::string& text) {
   writeFile(path, std::vector<char>(text.begin(), text.end()));
 }
-
-// Keeps expected errors off the console and starts from a clean error state.
-class ExpectErrors {
- public:
-  ExpectErrors() {
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-  }
-  ~ExpectErrors() { CPLPopErrorHandler(); }
-  ExpectErrors(const ExpectErrors&) = delete;
-  ExpectErrors& operator=(const ExpectErrors&) = delete;
-};
 
 std::vector<float> values(const torch::Tensor& t) {
   REQUIRE(t.scalar_type() == torch::kFloat32);

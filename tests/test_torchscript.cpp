@@ -26,6 +26,8 @@
 using namespace vitfeat;
 using vitfeat::test::TempDir;
 
+using vitfeat::test::ExpectErrors;
+
 namespace {
 
 // Sizes of the modules below: 3 x 16 x 16 input cut into 8 x 8 patches (a 2 x 2
@@ -35,18 +37,6 @@ constexpr int kPatch = 8;
 constexpr int kInput = 16;
 constexpr int kDim = 32;
 constexpr int kPrefix = 2;
-
-// Keeps expected errors off the console and starts from a clean error state.
-class ExpectErrors {
- public:
-  ExpectErrors() {
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-  }
-  ~ExpectErrors() { CPLPopErrorHandler(); }
-  ExpectErrors(const ExpectErrors&) = delete;
-  ExpectErrors& operator=(const ExpectErrors&) = delete;
-};
 
 void writeText(const std::string& path, const std::string& text) {
   std::ofstream f(path);

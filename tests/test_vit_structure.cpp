@@ -36,22 +36,12 @@
 using namespace vitfeat;
 using vitfeat::test::TempDir;
 
+using vitfeat::test::ExpectErrors;
+
 namespace {
 
 const std::vector<float> kImageNetMean{0.485f, 0.456f, 0.406f};
 const std::vector<float> kHalf{0.5f, 0.5f, 0.5f};
-
-// Keeps expected errors off the console and starts from a clean error state.
-class ExpectErrors {
- public:
-  ExpectErrors() {
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-  }
-  ~ExpectErrors() { CPLPopErrorHandler(); }
-  ExpectErrors(const ExpectErrors&) = delete;
-  ExpectErrors& operator=(const ExpectErrors&) = delete;
-};
 
 double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
   REQUIRE(a.sizes() == b.sizes());

@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 tools/setup.sh
 build=${VITFEAT_BUILD_DIR:-build}
 cd "$build"
-ctest --output-on-failure --timeout 900 -j 1
+ctest --output-on-failure --timeout 900 -j "$(nproc)"

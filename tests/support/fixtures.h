@@ -2,6 +2,8 @@
 // $VITFEAT_SHARED_DIR) and a temporary folder that cleans itself up.
 #pragma once
 
+#include <cpl_error.h>
+
 #include <string>
 
 namespace vitfeat::test {
@@ -22,6 +24,19 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// Keeps expected CPLErrors off the console, starting from a clean error state;
+// CPLGetLastErrorMsg() still has the last one.
+class ExpectErrors {
+ public:
+  ExpectErrors() {
+    CPLErrorReset();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+  }
+  ~ExpectErrors() { CPLPopErrorHandler(); }
+  ExpectErrors(const ExpectErrors&) = delete;
+  ExpectErrors& operator=(const ExpectErrors&) = delete;
 };
 
 }  // namespace vitfeat::test
