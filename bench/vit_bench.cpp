@@ -5,8 +5,6 @@
 //
 //   vit_bench [--arch vit_tiny_patch16_224] [--batch 8] [--threads 2]
 //             [--dtype float32|bfloat16|all] [--size N] [--seconds 5]
-#include "models/vit_encoder.h"
-
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -15,6 +13,8 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+
+#include "models/vit_encoder.h"
 
 using namespace vitfeat;
 using Clock = std::chrono::steady_clock;
@@ -34,12 +34,18 @@ Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--arch") a.arch = v;
-    else if (k == "--batch") a.batch = std::stoi(v);
-    else if (k == "--threads") a.threads = std::stoi(v);
-    else if (k == "--dtype") a.dtype = v;
-    else if (k == "--size") a.size = std::stoi(v);
-    else if (k == "--seconds") a.seconds = std::stod(v);
+    if (k == "--arch")
+      a.arch = v;
+    else if (k == "--batch")
+      a.batch = std::stoi(v);
+    else if (k == "--threads")
+      a.threads = std::stoi(v);
+    else if (k == "--dtype")
+      a.dtype = v;
+    else if (k == "--size")
+      a.size = std::stoi(v);
+    else if (k == "--seconds")
+      a.seconds = std::stod(v);
     else {
       std::fprintf(stderr, "unknown argument %s\n", k.c_str());
       std::exit(2);
@@ -106,7 +112,8 @@ int main(int argc, char** argv) {
   std::printf("machine: %s, LibTorch %s, %d threads\n", cpuModel().c_str(), TORCH_VERSION, threads);
   const double f32 = matmulFlops(torch::kFloat32, args.seconds / 2);
   const double b16 = matmulFlops(torch::kBFloat16, args.seconds / 2);
-  std::printf("matmul 1024x1024: float32 %.1f GFLOP/s, bfloat16 %.1f GFLOP/s\n", f32 / 1e9, b16 / 1e9);
+  std::printf("matmul 1024x1024: float32 %.1f GFLOP/s, bfloat16 %.1f GFLOP/s\n", f32 / 1e9,
+              b16 / 1e9);
 
   const double perImage = forwardFlops(*config, size);
   for (const std::string dtype : {"float32", "bfloat16"}) {

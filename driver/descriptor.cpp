@@ -49,14 +49,15 @@ bool looksLikeDescriptor(const char* header, int headerBytes) {
 std::optional<Descriptor> readDescriptor(const std::string& path) {
   CPLJSONDocument doc;
   if (!doc.Load(path)) {
-    CPLError(CE_Failure, CPLE_OpenFailed, "VITFEAT: %s is not a valid JSON descriptor", path.c_str());
+    CPLError(CE_Failure, CPLE_OpenFailed, "VITFEAT: %s is not a valid JSON descriptor",
+             path.c_str());
     return std::nullopt;
   }
   const CPLJSONObject root = doc.GetRoot();
   const int version = root.GetInteger("vitfeat", 0);
   if (version != 1) {
-    CPLError(CE_Failure, CPLE_OpenFailed, "VITFEAT: %s: unsupported descriptor version %d (expected 1)",
-             path.c_str(), version);
+    CPLError(CE_Failure, CPLE_OpenFailed,
+             "VITFEAT: %s: unsupported descriptor version %d (expected 1)", path.c_str(), version);
     return std::nullopt;
   }
   const std::string dir = CPLGetPath(path.c_str());

@@ -13,7 +13,7 @@
 namespace vitfeat {
 
 struct Descriptor {
-  std::string source;                         // as resolved (absolute when it was relative)
+  std::string source;                          // as resolved (absolute when it was relative)
   std::map<std::string, std::string> options;  // MODEL resolved likewise
 };
 

@@ -10,8 +10,9 @@
 namespace vitfeat {
 
 FeatureEngine::FeatureEngine(TileGrid grid, std::unique_ptr<TileReader> reader,
-                             std::shared_ptr<const Encoder> encoder, std::shared_ptr<TileCache> cache,
-                             std::string configKey, BlendMode blend, int batchSize)
+                             std::shared_ptr<const Encoder> encoder,
+                             std::shared_ptr<TileCache> cache, std::string configKey,
+                             BlendMode blend, int batchSize)
     : grid_(std::move(grid)),
       reader_(std::move(reader)),
       encoder_(std::move(encoder)),
@@ -20,7 +21,8 @@ FeatureEngine::FeatureEngine(TileGrid grid, std::unique_ptr<TileReader> reader,
       blend_(blend),
       batchSize_(std::max(1, batchSize)) {}
 
-bool FeatureEngine::computeBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch,
+bool FeatureEngine::computeBatch(const std::vector<TileIndex>& tiles,
+                                 const std::vector<size_t>& batch,
                                  std::vector<std::shared_ptr<const TileFeatures>>& have) {
   std::vector<torch::Tensor> images;
   std::vector<std::vector<unsigned char>> valid;
@@ -63,8 +65,10 @@ bool FeatureEngine::compute(const CellRect& window, float* out) {
   std::vector<size_t> missing;
   for (size_t i = 0; i < tiles.size(); ++i) {
     if (cache_) have[i] = cache_->get(key(tiles[i]));
-    if (have[i]) ++reused_;
-    else missing.push_back(i);
+    if (have[i])
+      ++reused_;
+    else
+      missing.push_back(i);
   }
   for (size_t start = 0; start < missing.size(); start += batchSize_) {
     const std::vector<size_t> batch(missing.begin() + start,
@@ -93,7 +97,8 @@ bool FeatureEngine::compute(const CellRect& window, float* out) {
       for (int x = overlap.x0; x < overlap.x1(); ++x) {
         if (valid[static_cast<size_t>(y - cells.y0) * g + (x - cells.x0)]) continue;
         const size_t at = static_cast<size_t>(y - window.y0) * window.width + (x - window.x0);
-        for (int d = 0; d < features(); ++d) out[d * plane + at] = std::numeric_limits<float>::quiet_NaN();
+        for (int d = 0; d < features(); ++d)
+          out[d * plane + at] = std::numeric_limits<float>::quiet_NaN();
       }
   }
   return true;

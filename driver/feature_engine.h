@@ -4,15 +4,15 @@
 // blender writes the cells of every feature band.
 #pragma once
 
+#include <atomic>
+#include <memory>
+#include <string>
+
 #include "driver/blender.h"
 #include "driver/tile_cache.h"
 #include "driver/tile_grid.h"
 #include "driver/tile_reader.h"
 #include "models/encoder.h"
-
-#include <atomic>
-#include <memory>
-#include <string>
 
 namespace vitfeat {
 

@@ -13,38 +13,74 @@ namespace vitfeat {
 
 const std::vector<OptionSpec>& openOptionSpecs() {
   static const std::vector<OptionSpec> specs = {
-      {"MODEL", "string", "",
+      {"MODEL",
+       "string",
+       "",
        "Model: a safetensors or torch.save checkpoint (config.json beside it), a snapshot "
        "folder, hf-hub:timm/<name>, or a TorchScript .pt (JSON beside it). Required.",
        {}},
-      {"BANDS", "string", "all", "Input bands fed to the model, 1-based, comma separated, e.g. 4,3,2", {}},
-      {"TILE_SIZE", "int", "INPUT_SIZE",
+      {"BANDS",
+       "string",
+       "all",
+       "Input bands fed to the model, 1-based, comma separated, e.g. 4,3,2",
+       {}},
+      {"TILE_SIZE",
+       "int",
+       "INPUT_SIZE",
        "Tile side in input pixels; tiles are resized (bilinear, antialiased) to INPUT_SIZE",
        {}},
-      {"INPUT_SIZE", "int", "checkpoint input size",
-       "Side of the image the model sees; a multiple of the patch size", {}},
-      {"STRIDE", "int", "TILE_SIZE",
+      {"INPUT_SIZE",
+       "int",
+       "checkpoint input size",
+       "Side of the image the model sees; a multiple of the patch size",
+       {}},
+      {"STRIDE",
+       "int",
+       "TILE_SIZE",
        "Step between tiles in input pixels, a multiple of the cell size; smaller than TILE_SIZE "
        "means overlap",
        {}},
-      {"BLEND", "string-select", "average", "How overlapping tiles combine",
+      {"BLEND",
+       "string-select",
+       "average",
+       "How overlapping tiles combine",
        {"first", "last", "average", "min", "max", "sum", "count", "center", "linear", "cosine"}},
-      {"NORMALIZE", "string-select", "dataset", "Input normalisation",
+      {"NORMALIZE",
+       "string-select",
+       "dataset",
+       "Input normalisation",
        {"dataset", "model", "none"}},
-      {"SCALE", "float", "data type range",
-       "NORMALIZE=model: input values are divided by SCALE before the model's mean/std", {}},
+      {"SCALE",
+       "float",
+       "data type range",
+       "NORMALIZE=model: input values are divided by SCALE before the model's mean/std",
+       {}},
       {"EXTENT", "string", "", "minx,miny,maxx,maxy of the area to compute, in EXTENT_SRS", {}},
       {"EXTENT_SRS", "string", "raster CRS", "CRS of EXTENT (any GDAL SRS definition)", {}},
       {"TARGET_SRS", "string", "", "Reproject the input on the fly to this CRS before tiling", {}},
-      {"TARGET_RES", "float", "", "Resample the input on the fly to this pixel size (target CRS units)", {}},
-      {"RESAMPLING", "string-select", "bilinear", "Resampling used by TARGET_SRS/TARGET_RES",
+      {"TARGET_RES",
+       "float",
+       "",
+       "Resample the input on the fly to this pixel size (target CRS units)",
+       {}},
+      {"RESAMPLING",
+       "string-select",
+       "bilinear",
+       "Resampling used by TARGET_SRS/TARGET_RES",
        {"nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average"}},
       {"DEVICE", "string", "auto", "auto, cpu, cuda or cuda:N", {}},
-      {"DTYPE", "string-select", "float32", "Inference precision (float16: CUDA only)",
+      {"DTYPE",
+       "string-select",
+       "float32",
+       "Inference precision (float16: CUDA only)",
        {"float32", "bfloat16", "float16"}},
       {"BATCH_SIZE", "int", "4", "Tiles per model call", {}},
       {"NUM_THREADS", "int", "GDAL_NUM_THREADS or all cores", "CPU threads for inference", {}},
-      {"CACHE_MB", "float", "256", "Memory for computed tiles (shared by every VITFEAT dataset)", {}},
+      {"CACHE_MB",
+       "float",
+       "256",
+       "Memory for computed tiles (shared by every VITFEAT dataset)",
+       {}},
   };
   return specs;
 }
@@ -53,7 +89,11 @@ std::string openOptionListXml() {
   std::string xml = "<OpenOptionList>";
   for (const OptionSpec& s : openOptionSpecs()) {
     xml += "<Option name='" + std::string(s.name) + "' type='" + s.type + "' description='" +
-           CPLString(s.description).replaceAll("'", "&apos;").replaceAll("<", "&lt;").replaceAll(">", "&gt;") + "'";
+           CPLString(s.description)
+               .replaceAll("'", "&apos;")
+               .replaceAll("<", "&lt;")
+               .replaceAll(">", "&gt;") +
+           "'";
     if (s.defaultValue[0] && std::string(s.type) != "int" && std::string(s.type) != "float")
       xml += std::string(" default='") + s.defaultValue + "'";
     if (std::string(s.name) == "MODEL") xml += " required='true'";
@@ -108,13 +148,15 @@ bool parseList(const std::string& key, const std::string& value, std::vector<dou
   for (int i = 0; i < parts.size(); ++i) {
     char* end = nullptr;
     const double v = std::strtod(parts[i], &end);
-    if (*end != '\0' || !std::isfinite(v)) return fail(key, value, "expected comma-separated numbers");
+    if (*end != '\0' || !std::isfinite(v))
+      return fail(key, value, "expected comma-separated numbers");
     out->push_back(v);
   }
   return true;
 }
 
-bool choose(const std::string& key, const std::string& value, const std::vector<const char*>& allowed) {
+bool choose(const std::string& key, const std::string& value,
+            const std::vector<const char*>& allowed) {
   for (const char* a : allowed)
     if (EQUAL(value.c_str(), a)) return true;
   std::string list;
@@ -127,7 +169,8 @@ bool checkSrs(const std::string& key, const std::string& value) {
   CPLPushErrorHandler(CPLQuietErrorHandler);
   const bool ok = srs.SetFromUserInput(value.c_str()) == OGRERR_NONE;
   CPLPopErrorHandler();
-  return ok || fail(key, value, "expected a CRS GDAL understands, e.g. EPSG:4326, a WKT or PROJ string");
+  return ok ||
+         fail(key, value, "expected a CRS GDAL understands, e.g. EPSG:4326, a WKT or PROJ string");
 }
 
 const OptionSpec* findSpec(const std::string& key) {
@@ -138,7 +181,8 @@ const OptionSpec* findSpec(const std::string& key) {
 
 }  // namespace
 
-std::optional<FeatureOptions> parseFeatureOptions(const std::map<std::string, std::string>& options) {
+std::optional<FeatureOptions> parseFeatureOptions(
+    const std::map<std::string, std::string>& options) {
   FeatureOptions o;
   bool ok = true;
   for (const auto& [rawKey, value] : options) {
@@ -154,7 +198,8 @@ std::optional<FeatureOptions> parseFeatureOptions(const std::map<std::string, st
       continue;
     }
     const std::string lower = CPLString(value).tolower();
-    if (key == "MODEL") o.model = value;
+    if (key == "MODEL")
+      o.model = value;
     else if (key == "BANDS") {
       std::vector<double> bands;
       ok = parseList(key, value, &bands) && ok;
@@ -163,38 +208,51 @@ std::optional<FeatureOptions> parseFeatureOptions(const std::map<std::string, st
         o.bands.push_back(static_cast<int>(b));
       }
       if (bands.empty()) ok = fail(key, value, "expected band numbers such as 4,3,2");
-    } else if (key == "TILE_SIZE") ok = parseInt(key, value, 1, &o.tile_size) && ok;
-    else if (key == "INPUT_SIZE") ok = parseInt(key, value, 1, &o.input_size) && ok;
-    else if (key == "STRIDE") ok = parseInt(key, value, 1, &o.stride) && ok;
-    else if (key == "BLEND") o.blend = parseBlendMode(lower);
+    } else if (key == "TILE_SIZE")
+      ok = parseInt(key, value, 1, &o.tile_size) && ok;
+    else if (key == "INPUT_SIZE")
+      ok = parseInt(key, value, 1, &o.input_size) && ok;
+    else if (key == "STRIDE")
+      ok = parseInt(key, value, 1, &o.stride) && ok;
+    else if (key == "BLEND")
+      o.blend = parseBlendMode(lower);
     else if (key == "NORMALIZE")
-      o.normalize = lower == "model" ? NormalizeMode::Model
+      o.normalize = lower == "model"  ? NormalizeMode::Model
                     : lower == "none" ? NormalizeMode::None
                                       : NormalizeMode::Dataset;
-    else if (key == "SCALE") ok = parseDouble(key, value, &o.scale) && ok;
+    else if (key == "SCALE")
+      ok = parseDouble(key, value, &o.scale) && ok;
     else if (key == "EXTENT") {
       std::vector<double> e;
-      if (!parseList(key, value, &e)) ok = false;
+      if (!parseList(key, value, &e))
+        ok = false;
       else if (e.size() != 4 || e[0] >= e[2] || e[1] >= e[3])
         ok = fail(key, value, "expected minx,miny,maxx,maxy with minx < maxx and miny < maxy");
-      else o.extent = std::array<double, 4>{e[0], e[1], e[2], e[3]};
+      else
+        o.extent = std::array<double, 4>{e[0], e[1], e[2], e[3]};
     } else if (key == "EXTENT_SRS") {
       o.extent_srs = value;
       ok = checkSrs(key, value) && ok;
     } else if (key == "TARGET_SRS") {
       o.target_srs = value;
       ok = checkSrs(key, value) && ok;
-    }
-    else if (key == "TARGET_RES") ok = parseDouble(key, value, &o.target_res) && ok;
-    else if (key == "RESAMPLING") o.resampling = lower;
-    else if (key == "DEVICE") o.device = value;
-    else if (key == "DTYPE") o.dtype = lower;
-    else if (key == "BATCH_SIZE") ok = parseInt(key, value, 1, &o.batch_size) && ok;
-    else if (key == "NUM_THREADS") ok = parseInt(key, value, 1, &o.num_threads) && ok;
+    } else if (key == "TARGET_RES")
+      ok = parseDouble(key, value, &o.target_res) && ok;
+    else if (key == "RESAMPLING")
+      o.resampling = lower;
+    else if (key == "DEVICE")
+      o.device = value;
+    else if (key == "DTYPE")
+      o.dtype = lower;
+    else if (key == "BATCH_SIZE")
+      ok = parseInt(key, value, 1, &o.batch_size) && ok;
+    else if (key == "NUM_THREADS")
+      ok = parseInt(key, value, 1, &o.num_threads) && ok;
     else if (key == "CACHE_MB") {
       char* end = nullptr;
       o.cache_mb = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end || !(o.cache_mb >= 0)) ok = fail(key, value, "expected megabytes >= 0");
+      if (value.empty() || *end || !(o.cache_mb >= 0))
+        ok = fail(key, value, "expected megabytes >= 0");
     }
   }
   if (ok && o.model.empty()) {

@@ -4,32 +4,32 @@
 // and what would be valid.
 #pragma once
 
-#include "driver/blender.h"
-
 #include <array>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "driver/blender.h"
+
 namespace vitfeat {
 
 enum class NormalizeMode { Dataset, Model, None };
 
 struct FeatureOptions {
-  std::string model;        // MODEL
-  std::vector<int> bands;   // BANDS, 1-based; empty: all
-  int tile_size = 0;        // TILE_SIZE, input pixels; 0: INPUT_SIZE
-  int input_size = 0;       // INPUT_SIZE; 0: the checkpoint's pretrained input size
-  int stride = 0;           // STRIDE, input pixels; 0: TILE_SIZE
+  std::string model;       // MODEL
+  std::vector<int> bands;  // BANDS, 1-based; empty: all
+  int tile_size = 0;       // TILE_SIZE, input pixels; 0: INPUT_SIZE
+  int input_size = 0;      // INPUT_SIZE; 0: the checkpoint's pretrained input size
+  int stride = 0;          // STRIDE, input pixels; 0: TILE_SIZE
   BlendMode blend = BlendMode::Average;
   NormalizeMode normalize = NormalizeMode::Dataset;
-  double scale = 0;         // SCALE for NORMALIZE=model; 0: the data type's range
+  double scale = 0;  // SCALE for NORMALIZE=model; 0: the data type's range
   std::optional<std::array<double, 4>> extent;  // EXTENT minx,miny,maxx,maxy
-  std::string extent_srs;   // EXTENT_SRS; empty: the raster's
-  std::string target_srs;   // TARGET_SRS; empty: no reprojection
-  double target_res = 0;    // TARGET_RES; 0: GDAL's choice when warping
-  std::string resampling = "bilinear";  // RESAMPLING used when warping
+  std::string extent_srs;                       // EXTENT_SRS; empty: the raster's
+  std::string target_srs;                       // TARGET_SRS; empty: no reprojection
+  double target_res = 0;                        // TARGET_RES; 0: GDAL's choice when warping
+  std::string resampling = "bilinear";          // RESAMPLING used when warping
   std::string device = "auto";
   std::string dtype = "float32";
   int batch_size = 4;
@@ -51,7 +51,8 @@ std::string openOptionListXml();
 
 // options: KEY=VALUE pairs (case-insensitive keys). Unknown keys warn
 // (CE_Warning); invalid values fail with CE_Failure and nullopt. MODEL is required.
-std::optional<FeatureOptions> parseFeatureOptions(const std::map<std::string, std::string>& options);
+std::optional<FeatureOptions> parseFeatureOptions(
+    const std::map<std::string, std::string>& options);
 
 const char* normalizeModeName(NormalizeMode mode);
 

@@ -1,13 +1,13 @@
 #include "driver/normalizer.h"
 
-#include "driver/source_raster.h"
-
 #include <cpl_error.h>
 #include <cpl_string.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
+
+#include "driver/source_raster.h"
 
 namespace vitfeat {
 
@@ -28,8 +28,8 @@ BandStats bandStatistics(const SourceRaster& source, int band) {
     s.stored = true;
   } else {
     // A regular decimated read of the whole tiling area, then a seeded sample.
-    const double step = std::max(1.0, std::max(source.width(), source.height()) /
-                                          static_cast<double>(kMaxDecimatedSide));
+    const double step = std::max(
+        1.0, std::max(source.width(), source.height()) / static_cast<double>(kMaxDecimatedSide));
     const int w = std::max(1, static_cast<int>(source.datasetWindow().width / step));
     const int h = std::max(1, static_cast<int>(source.datasetWindow().height / step));
     GDALRasterBand* b = source.band(band);
@@ -69,7 +69,8 @@ BandStats bandStatistics(const SourceRaster& source, int band) {
     }
   }
   if (!(s.stddev > 0) || !std::isfinite(s.stddev)) {
-    CPLDebug("VITFEAT", "band %d: standard deviation %g replaced by 1", source.bands()[band], s.stddev);
+    CPLDebug("VITFEAT", "band %d: standard deviation %g replaced by 1", source.bands()[band],
+             s.stddev);
     s.stddev = 1;
   }
   return s;
@@ -92,8 +93,8 @@ double dataTypeScale(GDALDataType type) {
   }
 }
 
-Normalizer Normalizer::create(NormalizeMode mode, const SourceRaster& source, const EncoderInfo& info,
-                              double scale) {
+Normalizer Normalizer::create(NormalizeMode mode, const SourceRaster& source,
+                              const EncoderInfo& info, double scale) {
   Normalizer n;
   const int C = source.bandCount();
   n.channels_.resize(C);

@@ -3,12 +3,12 @@
 // or padding) so the model never sees raw fill values such as 255.
 #pragma once
 
-#include "driver/feature_options.h"
-#include "models/encoder.h"
-
 #include <gdal.h>
 
 #include <vector>
+
+#include "driver/feature_options.h"
+#include "models/encoder.h"
 
 namespace vitfeat {
 

@@ -1,9 +1,9 @@
 #include "driver/register.h"
 
+#include <gdal_priv.h>
+
 #include "driver/feature_options.h"
 #include "driver/vitfeat_dataset.h"
-
-#include <gdal_priv.h>
 
 namespace vitfeat {
 

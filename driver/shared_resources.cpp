@@ -1,21 +1,21 @@
 #include "driver/shared_resources.h"
 
-#include "models/encoder_factory.h"
-#include "models/sha256.h"
-
 #include <cpl_vsi.h>
 
 #include <map>
 #include <mutex>
+
+#include "models/encoder_factory.h"
+#include "models/sha256.h"
 
 namespace vitfeat {
 
 std::shared_ptr<const Encoder> acquireEncoder(const std::string& model, const EncoderOptions& o) {
   static std::mutex mutex;
   static std::map<std::string, std::weak_ptr<const Encoder>> loaded;
-  const std::string key = model + "|" + o.device + "|" + o.dtype + "|" + std::to_string(o.in_chans) +
-                          "|" + std::to_string(o.input_size) + "|" + std::to_string(o.patch_size) +
-                          "|" + std::to_string(o.num_prefix_tokens);
+  const std::string key = model + "|" + o.device + "|" + o.dtype + "|" +
+                          std::to_string(o.in_chans) + "|" + std::to_string(o.input_size) + "|" +
+                          std::to_string(o.patch_size) + "|" + std::to_string(o.num_prefix_tokens);
   // Loading holds the lock: two handles opening at once load the model once.
   const std::lock_guard<std::mutex> lock(mutex);
   if (auto existing = loaded[key].lock()) {
@@ -32,8 +32,10 @@ std::shared_ptr<TileCache> processTileCache(double cacheMb) {
   static std::shared_ptr<LruTileCache> cache;
   const std::lock_guard<std::mutex> lock(mutex);
   const size_t bytes = LruTileCache::bytesFromMegabytes(cacheMb);
-  if (!cache) cache = std::make_shared<LruTileCache>(bytes);
-  else if (bytes > cache->capacity()) cache->setCapacity(bytes);
+  if (!cache)
+    cache = std::make_shared<LruTileCache>(bytes);
+  else if (bytes > cache->capacity())
+    cache->setCapacity(bytes);
   return cache;
 }
 
@@ -42,7 +44,8 @@ std::string fileSha256(const std::string& path) {
   static std::map<std::string, std::string> known;
   VSIStatBufL st;
   if (VSIStatL(path.c_str(), &st) != 0) return {};
-  const std::string key = path + "|" + std::to_string(st.st_size) + "|" + std::to_string(st.st_mtime);
+  const std::string key =
+      path + "|" + std::to_string(st.st_size) + "|" + std::to_string(st.st_mtime);
   {
     const std::lock_guard<std::mutex> lock(mutex);
     const auto it = known.find(key);

@@ -3,18 +3,19 @@
 // tile cache. Handles keep only their source raster and options.
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "driver/tile_cache.h"
 #include "models/encoder.h"
 #include "models/runtime.h"
-
-#include <memory>
-#include <string>
 
 namespace vitfeat {
 
 // The encoder for (model, device, dtype, channels, TorchScript sizes), loaded
 // on first use and kept while any dataset holds it. CPLError + nullptr.
-std::shared_ptr<const Encoder> acquireEncoder(const std::string& model, const EncoderOptions& options);
+std::shared_ptr<const Encoder> acquireEncoder(const std::string& model,
+                                              const EncoderOptions& options);
 
 // The process-wide tile cache, grown to at least cacheMb megabytes.
 std::shared_ptr<TileCache> processTileCache(double cacheMb);

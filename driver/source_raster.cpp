@@ -68,7 +68,8 @@ bool extentWindow(GDALDataset* ds, const FeatureOptions& o, int* xoff, int* yoff
     }
     std::unique_ptr<OGRCoordinateTransformation> ct(OGRCreateCoordinateTransformation(&from, to));
     double out[4];
-    if (!ct || !ct->TransformBounds(e[0], e[1], e[2], e[3], &out[0], &out[1], &out[2], &out[3], 21)) {
+    if (!ct ||
+        !ct->TransformBounds(e[0], e[1], e[2], e[3], &out[0], &out[1], &out[2], &out[3], 21)) {
       CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: cannot transform EXTENT from %s",
                o.extent_srs.c_str());
       return false;
@@ -114,8 +115,9 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
     for (int b = 1; b <= count; ++b) r->bands_.push_back(b);
   for (const int b : r->bands_) {
     if (b < 1 || b > count) {
-      CPLError(CE_Failure, CPLE_IllegalArg, "VITFEAT: invalid BANDS: band %d does not exist in %s (bands 1..%d)",
-               b, name.c_str(), count);
+      CPLError(CE_Failure, CPLE_IllegalArg,
+               "VITFEAT: invalid BANDS: band %d does not exist in %s (bands 1..%d)", b,
+               name.c_str(), count);
       return nullptr;
     }
   }
@@ -164,9 +166,8 @@ bool SourceRaster::read(const PixelWindow& window, float* values, unsigned char*
   std::fill(valid, valid + plane * C, 0);
 
   // The part of the window inside the dataset, in dataset pixels.
-  const CellRect inDataset =
-      CellRect{window.x0 + xoff_, window.y0 + yoff_, w, h}.intersect(
-          {0, 0, dataset()->GetRasterXSize(), dataset()->GetRasterYSize()});
+  const CellRect inDataset = CellRect{window.x0 + xoff_, window.y0 + yoff_, w, h}.intersect(
+      {0, 0, dataset()->GetRasterXSize(), dataset()->GetRasterYSize()});
   if (inDataset.empty()) return true;
   const int dx = inDataset.x0 - xoff_ - window.x0, dy = inDataset.y0 - yoff_ - window.y0;
   const size_t offset = static_cast<size_t>(dy) * w + dx;
@@ -182,7 +183,8 @@ bool SourceRaster::read(const PixelWindow& window, float* values, unsigned char*
     unsigned char* mask = valid + plane * b + offset;
     if (band->GetMaskFlags() & GMF_ALL_VALID) {
       for (int y = 0; y < inDataset.height; ++y)
-        std::fill(mask + static_cast<size_t>(y) * w, mask + static_cast<size_t>(y) * w + inDataset.width, 1);
+        std::fill(mask + static_cast<size_t>(y) * w,
+                  mask + static_cast<size_t>(y) * w + inDataset.width, 1);
     } else {
       if (band->GetMaskBand()->RasterIO(GF_Read, inDataset.x0, inDataset.y0, inDataset.width,
                                         inDataset.height, mask, inDataset.width, inDataset.height,

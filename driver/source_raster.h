@@ -4,9 +4,6 @@
 // windows may reach past any edge, where pixels read as "no data".
 #pragma once
 
-#include "driver/feature_options.h"
-#include "driver/tile_grid.h"
-
 #include <gdal_priv.h>
 #include <ogr_spatialref.h>
 
@@ -14,6 +11,9 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "driver/feature_options.h"
+#include "driver/tile_grid.h"
 
 namespace vitfeat {
 

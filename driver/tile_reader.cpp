@@ -7,7 +7,10 @@ namespace vitfeat {
 
 TileReader::TileReader(const SourceRaster& source, Normalizer normalizer, int cellsPerTile,
                        int inputSize)
-    : source_(source), normalizer_(std::move(normalizer)), cellsPerTile_(cellsPerTile), inputSize_(inputSize) {}
+    : source_(source),
+      normalizer_(std::move(normalizer)),
+      cellsPerTile_(cellsPerTile),
+      inputSize_(inputSize) {}
 
 std::optional<TileInput> TileReader::read(const PixelWindow& window) const {
   const int C = source_.bandCount(), T = window.width;
@@ -29,12 +32,13 @@ std::optional<TileInput> TileReader::read(const PixelWindow& window) const {
 
   if (T != inputSize_ || window.height != inputSize_) {
     namespace F = torch::nn::functional;
-    image = F::interpolate(image.unsqueeze(0), F::InterpolateFuncOptions()
-                                                   .size(std::vector<int64_t>{inputSize_, inputSize_})
-                                                   .mode(torch::kBilinear)
-                                                   .align_corners(false)
-                                                   .antialias(true))
-                .squeeze(0);
+    image =
+        F::interpolate(image.unsqueeze(0), F::InterpolateFuncOptions()
+                                               .size(std::vector<int64_t>{inputSize_, inputSize_})
+                                               .mode(torch::kBilinear)
+                                               .align_corners(false)
+                                               .antialias(true))
+            .squeeze(0);
   }
   out.image = image.contiguous();
   return out;

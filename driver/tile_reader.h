@@ -3,19 +3,19 @@
 // size, and note which of the tile's cells have any data at all.
 #pragma once
 
-#include "driver/normalizer.h"
-#include "driver/source_raster.h"
-#include "driver/tile_grid.h"
-
 #include <torch/types.h>
 
 #include <optional>
 #include <vector>
 
+#include "driver/normalizer.h"
+#include "driver/source_raster.h"
+#include "driver/tile_grid.h"
+
 namespace vitfeat {
 
 struct TileInput {
-  torch::Tensor image;              // float32 [C, inputSize, inputSize]
+  torch::Tensor image;                   // float32 [C, inputSize, inputSize]
   std::vector<unsigned char> cellValid;  // [g][g]: 1 where the cell's footprint has data
 };
 

@@ -1,14 +1,14 @@
 #include "driver/vitfeat_dataset.h"
 
-#include "driver/descriptor.h"
-#include "driver/shared_resources.h"
-
 #include <cpl_string.h>
 
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+
+#include "driver/descriptor.h"
+#include "driver/shared_resources.h"
 
 namespace vitfeat {
 
@@ -126,8 +126,9 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
   Normalizer normalizer = Normalizer::create(o.normalize, src, model, o.scale);
   const std::string sha = fileSha256(model.weights);
   std::string key = src.identity() + "|" + model.weights + "|" + sha + "|" + model.dtype + "|" +
-                    joinInts(src.bands()) + "|" + std::to_string(tile) + "|" + std::to_string(stride) +
-                    "|" + std::to_string(input) + "|" + normalizeModeName(o.normalize);
+                    joinInts(src.bands()) + "|" + std::to_string(tile) + "|" +
+                    std::to_string(stride) + "|" + std::to_string(input) + "|" +
+                    normalizeModeName(o.normalize);
   for (const ChannelTransform& t : normalizer.channels())
     key += CPLSPrintf("|%.17g,%.17g,%.9g", t.gain, t.bias, t.fill);
   if (!o.target_srs.empty() || o.target_res > 0 || o.extent)
@@ -215,8 +216,11 @@ CPLErr VitfeatDataset::GetGeoTransform(double* gt) {
 const OGRSpatialReference* VitfeatDataset::GetSpatialRef() const { return source_->spatialRef(); }
 
 void VitfeatDataset::refreshCounters() {
-  record_.SetNameValue("TILES_COMPUTED", CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesComputed())));
-  record_.SetNameValue("TILES_REUSED", CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesReused())));
+  record_.SetNameValue(
+      "TILES_COMPUTED",
+      CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesComputed())));
+  record_.SetNameValue("TILES_REUSED",
+                       CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesReused())));
 }
 
 char** VitfeatDataset::GetMetadataDomainList() {
@@ -250,14 +254,15 @@ const float* VitfeatDataset::planes(const CellRect& window) {
   return lastPlanes_.data();
 }
 
-CPLErr VitfeatDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data,
-                                 int bufx, int bufy, GDALDataType bufType, int bandCount,
-                                 int* bandMap, GSpacing pixelSpace, GSpacing lineSpace,
-                                 GSpacing bandSpace, GDALRasterIOExtraArg* extra) {
+CPLErr VitfeatDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize,
+                                 void* data, int bufx, int bufy, GDALDataType bufType,
+                                 int bandCount, int* bandMap, GSpacing pixelSpace,
+                                 GSpacing lineSpace, GSpacing bandSpace,
+                                 GDALRasterIOExtraArg* extra) {
   const size_t bytes = static_cast<size_t>(engine_->features()) * xsize * ysize * sizeof(float);
   if (rw != GF_Read || bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes)
-    return GDALDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType, bandCount,
-                                  bandMap, pixelSpace, lineSpace, bandSpace, extra);
+    return GDALDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
+                                  bandCount, bandMap, pixelSpace, lineSpace, bandSpace, extra);
   // One inference pass for every requested band.
   const float* p = planes({xoff, yoff, xsize, ysize});
   if (!p) return CE_Failure;
@@ -288,8 +293,9 @@ double VitfeatBand::GetNoDataValue(int* success) {
 
 CPLErr VitfeatBand::IReadBlock(int bx, int by, void* data) {
   auto* ds = static_cast<VitfeatDataset*>(poDS);
-  const CellRect window = CellRect{bx * nBlockXSize, by * nBlockYSize, nBlockXSize, nBlockYSize}.intersect(
-      {0, 0, nRasterXSize, nRasterYSize});
+  const CellRect window =
+      CellRect{bx * nBlockXSize, by * nBlockYSize, nBlockXSize, nBlockYSize}.intersect(
+          {0, 0, nRasterXSize, nRasterYSize});
   const float* p = ds->planes(window);
   if (!p) return CE_Failure;
   const size_t plane = static_cast<size_t>(window.width) * window.height;
@@ -313,7 +319,8 @@ CPLErr VitfeatBand::IReadBlock(int bx, int by, void* data) {
     std::fill(dst, dst + blockCells, std::numeric_limits<float>::quiet_NaN());
     for (int y = 0; y < window.height; ++y)
       std::memcpy(dst + static_cast<size_t>(y) * nBlockXSize,
-                  p + (b - 1) * plane + static_cast<size_t>(y) * window.width, window.width * sizeof(float));
+                  p + (b - 1) * plane + static_cast<size_t>(y) * window.width,
+                  window.width * sizeof(float));
     if (block) block->DropLock();
   }
   return CE_None;

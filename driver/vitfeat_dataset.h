@@ -4,16 +4,16 @@
 // sibling bands' blocks in GDAL's block cache.
 #pragma once
 
-#include "driver/feature_engine.h"
-#include "driver/feature_options.h"
-#include "driver/source_raster.h"
-
 #include <gdal_priv.h>
 
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "driver/feature_engine.h"
+#include "driver/feature_options.h"
+#include "driver/source_raster.h"
 
 namespace vitfeat {
 

@@ -11,14 +11,14 @@
 namespace vitfeat {
 
 struct EncoderInfo {
-  std::string name;         // architecture (e.g. "vit_small_patch14_dinov2") or file name
-  std::string weights;      // the file the weights were read from
-  int in_chans = 3;         // channels forward() expects (after any channel adaptation)
-  int input_height = 224;   // default tile size fed to the model (pretrained_cfg.input_size)
+  std::string name;        // architecture (e.g. "vit_small_patch14_dinov2") or file name
+  std::string weights;     // the file the weights were read from
+  int in_chans = 3;        // channels forward() expects (after any channel adaptation)
+  int input_height = 224;  // default tile size fed to the model (pretrained_cfg.input_size)
   int input_width = 224;
-  int patch_size = 16;      // one output cell per patch_size x patch_size input pixels
-  int embed_dim = 0;        // D: features per cell
-  int num_prefix_tokens = 0;  // class + register tokens, dropped from the output
+  int patch_size = 16;         // one output cell per patch_size x patch_size input pixels
+  int embed_dim = 0;           // D: features per cell
+  int num_prefix_tokens = 0;   // class + register tokens, dropped from the output
   bool dynamic_input = false;  // accepts any H, W that are multiples of patch_size
   // Pretrained normalisation as stored with the checkpoint (usually 3 values).
   std::vector<float> mean;

@@ -12,7 +12,8 @@ std::unique_ptr<Encoder> openEncoder(const std::string& spec, const EncoderOptio
   configureThreads(options.num_threads);
   const auto files = resolveModelFiles(spec);
   if (!files) return nullptr;
-  if (isTorchScriptArchive(files->weights)) return TorchScriptEncoder::open(files->weights, options);
+  if (isTorchScriptArchive(files->weights))
+    return TorchScriptEncoder::open(files->weights, options);
 
   const auto sd = readStateDict(files->weights);
   if (!sd) return nullptr;

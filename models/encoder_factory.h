@@ -1,11 +1,11 @@
 // One call from a MODEL string to a ready encoder.
 #pragma once
 
-#include "models/encoder.h"
-#include "models/runtime.h"
-
 #include <memory>
 #include <string>
+
+#include "models/encoder.h"
+#include "models/runtime.h"
 
 namespace vitfeat {
 

@@ -1,13 +1,13 @@
 #include "models/model_folder.h"
 
-#include "models/safetensors_writer.h"
-#include "models/vision_transformer.h"
-
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_json.h>
 #include <cpl_vsi.h>
 #include <torch/torch.h>
+
+#include "models/safetensors_writer.h"
+#include "models/vision_transformer.h"
 
 namespace vitfeat {
 

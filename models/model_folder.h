@@ -3,11 +3,11 @@
 // tests and benchmarks, since no pretrained weights ship with vitfeat.
 #pragma once
 
-#include "models/state_dict.h"
-#include "models/vit_config.h"
-
 #include <cstdint>
 #include <string>
+
+#include "models/state_dict.h"
+#include "models/vit_config.h"
 
 namespace vitfeat {
 

@@ -21,7 +21,8 @@ std::string lower(std::string s) {
 std::optional<torch::Device> resolveDevice(const std::string& name) {
   const std::string n = lower(name);
   if (n.empty() || n == "auto") {
-    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0)
+                                       : torch::Device(torch::kCPU);
   }
   if (n == "cpu") return torch::Device(torch::kCPU);
   if (n == "cuda" || n.rfind("cuda:", 0) == 0) {
@@ -55,7 +56,8 @@ std::optional<torch::Device> resolveDevice(const std::string& name) {
   return std::nullopt;
 }
 
-std::optional<torch::ScalarType> resolveDtype(const std::string& name, const torch::Device& device) {
+std::optional<torch::ScalarType> resolveDtype(const std::string& name,
+                                              const torch::Device& device) {
   const std::string n = lower(name);
   if (n.empty() || n == "float32" || n == "fp32") return torch::kFloat32;
   if (n == "bfloat16" || n == "bf16") return torch::kBFloat16;

@@ -9,10 +9,10 @@
 namespace vitfeat {
 
 struct EncoderOptions {
-  std::string device = "auto";   // auto | cpu | cuda | cuda:N
+  std::string device = "auto";    // auto | cpu | cuda | cuda:N
   std::string dtype = "float32";  // float32 | bfloat16 | float16 (CUDA only)
-  int num_threads = 0;           // CPU threads; 0: GDAL_NUM_THREADS if set, else all cores
-  int in_chans = 0;              // input channels; 0: the checkpoint's. Else the first conv is adapted
+  int num_threads = 0;            // CPU threads; 0: GDAL_NUM_THREADS if set, else all cores
+  int in_chans = 0;  // input channels; 0: the checkpoint's. Else the first conv is adapted
   // TorchScript models only (else they come from a JSON beside the file):
   int input_size = 0;
   int patch_size = 0;

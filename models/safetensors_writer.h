@@ -1,8 +1,8 @@
 #pragma once
 
-#include "models/state_dict.h"
-
 #include <string>
+
+#include "models/state_dict.h"
 
 namespace vitfeat {
 

@@ -96,7 +96,8 @@ std::unique_ptr<TorchScriptEncoder> TorchScriptEncoder::open(const std::string& 
     torch::jit::Module module = torch::jit::load(path, *device);
     module.eval();
     module.to(*dtype);
-    std::unique_ptr<TorchScriptEncoder> enc(new TorchScriptEncoder(std::move(module), *device, *dtype));
+    std::unique_ptr<TorchScriptEncoder> enc(
+        new TorchScriptEncoder(std::move(module), *device, *dtype));
     enc->info_ = info;
     const torch::Tensor probe = enc->run(torch::zeros({1, info.in_chans, input_size, input_size}));
     enc->info_.embed_dim = static_cast<int>(probe.size(3));
@@ -111,15 +112,15 @@ std::unique_ptr<TorchScriptEncoder> TorchScriptEncoder::open(const std::string& 
 torch::Tensor TorchScriptEncoder::forward(const torch::Tensor& x) const {
   const int p = info_.patch_size;
   // Rank and channels first: sizes are only read from a 4-D tensor.
-  const bool shapeOk = x.dim() == 4 && x.size(1) == info_.in_chans &&
-                       (info_.dynamic_input
-                            ? (x.size(2) % p == 0 && x.size(3) % p == 0)
-                            : (x.size(2) == info_.input_height && x.size(3) == info_.input_width));
+  const bool shapeOk =
+      x.dim() == 4 && x.size(1) == info_.in_chans &&
+      (info_.dynamic_input ? (x.size(2) % p == 0 && x.size(3) % p == 0)
+                           : (x.size(2) == info_.input_height && x.size(3) == info_.input_width));
   if (!shapeOk)
-    throw std::invalid_argument("TorchScript encoder input must be [B, " +
-                                std::to_string(info_.in_chans) + ", " +
-                                std::to_string(info_.input_height) + ", " +
-                                std::to_string(info_.input_width) + "], got " + c10::str(x.sizes()));
+    throw std::invalid_argument(
+        "TorchScript encoder input must be [B, " + std::to_string(info_.in_chans) + ", " +
+        std::to_string(info_.input_height) + ", " + std::to_string(info_.input_width) + "], got " +
+        c10::str(x.sizes()));
   return run(x);
 }
 
@@ -140,7 +141,9 @@ torch::Tensor TorchScriptEncoder::run(const torch::Tensor& x) const {
       throw std::runtime_error("TorchScript module returned " + std::to_string(out.size(1)) +
                                " tokens; expected " + std::to_string(info_.num_prefix_tokens) +
                                " prefix + " + std::to_string(h) + "x" + std::to_string(w));
-    return out.narrow(1, info_.num_prefix_tokens, tokens).reshape({B, h, w, out.size(2)}).contiguous();
+    return out.narrow(1, info_.num_prefix_tokens, tokens)
+        .reshape({B, h, w, out.size(2)})
+        .contiguous();
   }
   if (out.dim() == 4) {
     if (out.size(2) != h || out.size(3) != w)

@@ -5,13 +5,13 @@
 // (<file>.json or <stem>.json) or from EncoderOptions, which win.
 #pragma once
 
-#include "models/encoder.h"
-#include "models/runtime.h"
-
 #include <torch/script.h>
 
 #include <memory>
 #include <mutex>
+
+#include "models/encoder.h"
+#include "models/runtime.h"
 
 namespace vitfeat {
 
@@ -22,7 +22,8 @@ bool isTorchScriptArchive(const std::string& path);
 class TorchScriptEncoder final : public Encoder {
  public:
   // CPLError + nullptr on failure. Runs one probe forward to learn embed_dim.
-  static std::unique_ptr<TorchScriptEncoder> open(const std::string& path, const EncoderOptions& options);
+  static std::unique_ptr<TorchScriptEncoder> open(const std::string& path,
+                                                  const EncoderOptions& options);
 
   const EncoderInfo& info() const override { return info_; }
   torch::Tensor forward(const torch::Tensor& x) const override;

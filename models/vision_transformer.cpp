@@ -1,11 +1,11 @@
 #include "models/vision_transformer.h"
 
-#include "models/pos_embed.h"
-
 #include <cpl_error.h>
 #include <torch/torch.h>
 
 #include <set>
+
+#include "models/pos_embed.h"
 
 namespace vitfeat {
 
@@ -15,18 +15,22 @@ torch::nn::LayerNorm layerNorm(int64_t dim, double eps) {
 }
 }  // namespace
 
-LayerScaleImpl::LayerScaleImpl(int64_t dim) { gamma = register_parameter("gamma", torch::ones({dim})); }
+LayerScaleImpl::LayerScaleImpl(int64_t dim) {
+  gamma = register_parameter("gamma", torch::ones({dim}));
+}
 
 AttentionImpl::AttentionImpl(int64_t dim, int64_t heads, bool qkv_bias)
     : num_heads(heads), scale(1.0 / std::sqrt(static_cast<double>(dim / heads))) {
-  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(qkv_bias)));
+  qkv = register_module("qkv",
+                        torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(qkv_bias)));
   proj = register_module("proj", torch::nn::Linear(dim, dim));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
   // [B, N, 3C] -> [3, B, heads, N, head_dim]
-  const torch::Tensor qkv_ = qkv(x).reshape({B, N, 3, num_heads, C / num_heads}).permute({2, 0, 3, 1, 4});
+  const torch::Tensor qkv_ =
+      qkv(x).reshape({B, N, 3, num_heads, C / num_heads}).permute({2, 0, 3, 1, 4});
   // timm's non-fused path: scale q first, then q @ k^T, softmax, @ v.
   const torch::Tensor q = qkv_[0] * scale;
   const torch::Tensor attn = q.matmul(qkv_[1].transpose(-2, -1)).softmax(-1);
@@ -59,7 +63,8 @@ torch::Tensor BlockImpl::forward(torch::Tensor x) {
 }
 
 PatchEmbedImpl::PatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch) {
-  proj = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_chans, dim, patch).stride(patch)));
+  proj = register_module(
+      "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_chans, dim, patch).stride(patch)));
 }
 
 VisionTransformerImpl::VisionTransformerImpl(const ViTConfig& c) : config(c) {
@@ -119,7 +124,8 @@ torch::Tensor VisionTransformerImpl::forwardPatchGrid(const torch::Tensor& input
   const int64_t p = config.patch_size;
   const int64_t h = input.size(2) / p, w = input.size(3) / p;
   const torch::Tensor tokens = forwardFeatures(input);
-  return tokens.narrow(1, config.numPrefixTokens(), h * w).reshape({input.size(0), h, w, tokens.size(2)});
+  return tokens.narrow(1, config.numPrefixTokens(), h * w)
+      .reshape({input.size(0), h, w, tokens.size(2)});
 }
 
 bool loadWeights(VisionTransformer& model, const StateDict& sd, const std::string& weightsPath) {

@@ -3,8 +3,6 @@
 // blocks.0.ls1.gamma, norm, ...), so loading weights is name matching.
 #pragma once
 
-#include "models/vit_config.h"
-
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -14,6 +12,8 @@
 #include <map>
 #include <mutex>
 #include <utility>
+
+#include "models/vit_config.h"
 
 namespace vitfeat {
 

@@ -16,9 +16,8 @@ struct Size {
   int embed_dim, depth, num_heads;
 };
 // timm's VisionTransformer size presets (mlp_ratio 4 throughout).
-constexpr Size kSizes[] = {{"tiny", 192, 12, 3},   {"small", 384, 12, 6},
-                           {"base", 768, 12, 12},  {"medium", 512, 12, 8},
-                           {"large", 1024, 24, 16}, {"huge", 1280, 32, 16}};
+constexpr Size kSizes[] = {{"tiny", 192, 12, 3},   {"small", 384, 12, 6},   {"base", 768, 12, 12},
+                           {"medium", 512, 12, 8}, {"large", 1024, 24, 16}, {"huge", 1280, 32, 16}};
 
 bool isPerfectSquare(int64_t n, int64_t* root) {
   if (n <= 0) return false;
@@ -33,9 +32,9 @@ bool checkModelArgs(const CPLJSONObject& args, const std::string& where) {
   const struct {
     const char* key;
     const char* expected;
-  } fixed[] = {{"pre_norm", "false"},      {"qk_norm", "false"},   {"dynamic_img_pad", "false"},
-               {"fc_norm", nullptr},       {"act_layer", "gelu"},  {"pos_embed", "learn"},
-               {"class_token", nullptr},   {"global_pool", nullptr}};
+  } fixed[] = {{"pre_norm", "false"},    {"qk_norm", "false"},    {"dynamic_img_pad", "false"},
+               {"fc_norm", nullptr},     {"act_layer", "gelu"},   {"pos_embed", "learn"},
+               {"class_token", nullptr}, {"global_pool", nullptr}};
   for (const auto& f : fixed) {
     const CPLJSONObject v = args.GetObj(f.key);
     if (!v.IsValid() || !f.expected) continue;
@@ -154,8 +153,8 @@ std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const
   const torch::Tensor* fc1 = need("blocks.0.mlp.fc1.weight");
   if (!proj || !pos || !fc1) return std::nullopt;
   if (proj->dim() != 4 || proj->size(2) != proj->size(3) || pos->dim() != 3) {
-    CPLError(CE_Failure, CPLE_AppDefined, "%s: unexpected shape of patch_embed.proj.weight or pos_embed",
-             weightsPath.c_str());
+    CPLError(CE_Failure, CPLE_AppDefined,
+             "%s: unexpected shape of patch_embed.proj.weight or pos_embed", weightsPath.c_str());
     return std::nullopt;
   }
   c.embed_dim = static_cast<int>(proj->size(0));
@@ -198,9 +197,8 @@ std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const
     for (const auto& chk : checks) {
       const CPLJSONObject v = args.GetObj(chk.key);
       if (v.IsValid() && v.ToInteger() != chk.actual) {
-        CPLError(CE_Failure, CPLE_AppDefined,
-                 "%s: model_args.%s=%d but the weights in %s have %d", configPath.c_str(),
-                 chk.key, v.ToInteger(), weightsPath.c_str(), chk.actual);
+        CPLError(CE_Failure, CPLE_AppDefined, "%s: model_args.%s=%d but the weights in %s have %d",
+                 configPath.c_str(), chk.key, v.ToInteger(), weightsPath.c_str(), chk.actual);
         return std::nullopt;
       }
     }

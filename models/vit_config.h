@@ -3,11 +3,11 @@
 // shapes in the state dict, which have the last word on structure.
 #pragma once
 
-#include "models/state_dict.h"
-
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "models/state_dict.h"
 
 namespace vitfeat {
 

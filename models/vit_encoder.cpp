@@ -1,11 +1,11 @@
 #include "models/vit_encoder.h"
 
-#include "models/channel_adapt.h"
-
 #include <cpl_error.h>
 #include <torch/torch.h>
 
 #include <stdexcept>
+
+#include "models/channel_adapt.h"
 
 namespace vitfeat {
 
@@ -57,7 +57,8 @@ std::unique_ptr<ViTEncoder> ViTEncoder::create(const ViTConfig& stored, const St
     info.std = config.std;
     info.device = device->str();
     info.dtype = dtypeName(*dtype);
-    return std::unique_ptr<ViTEncoder>(new ViTEncoder(std::move(model), *device, *dtype, std::move(info)));
+    return std::unique_ptr<ViTEncoder>(
+        new ViTEncoder(std::move(model), *device, *dtype, std::move(info)));
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "%s: cannot build the model: %s", weightsPath.c_str(),
              e.what());

@@ -1,11 +1,11 @@
 // The native encoder: a timm VisionTransformer built from its config and weights.
 #pragma once
 
+#include <memory>
+
 #include "models/encoder.h"
 #include "models/runtime.h"
 #include "models/vision_transformer.h"
-
-#include <memory>
 
 namespace vitfeat {
 
@@ -22,7 +22,8 @@ class ViTEncoder final : public Encoder {
   torch::Tensor forward(const torch::Tensor& x) const override;
 
  private:
-  ViTEncoder(VisionTransformer model, torch::Device device, torch::ScalarType dtype, EncoderInfo info);
+  ViTEncoder(VisionTransformer model, torch::Device device, torch::ScalarType dtype,
+             EncoderInfo info);
   // LibTorch's forward is not const; inference leaves the module unchanged.
   mutable VisionTransformer model_;
   const torch::Device device_;

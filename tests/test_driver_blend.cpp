@@ -10,15 +10,12 @@
 // and the blended value of each cell follows from the tile origins alone.
 // The origins are written out by hand from the tiling rule, never taken from
 // TileGrid, so the test checks the driver against the specification.
-#include <torch/script.h>
-
 #include <cpl_string.h>
 #include <gdal.h>
+#include <torch/script.h>
 
 #include <algorithm>
 #include <cmath>
-
-#include "tests/support/catch_torch.h"
 #include <fstream>
 #include <limits>
 #include <map>
@@ -27,6 +24,7 @@
 #include <vector>
 
 #include "driver/register.h"
+#include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 
 namespace {

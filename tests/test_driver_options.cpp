@@ -2,20 +2,15 @@
 // with an error naming the option, the value and what would be valid; unknown
 // options only warn; the option list advertised to GDAL matches the parser;
 // and a successful open reports its effective settings.
-#include <torch/cuda.h>
-
-#include "models/model_folder.h"
-
 #include <cpl_error.h>
 #include <cpl_minixml.h>
 #include <cpl_string.h>
 #include <gdal.h>
 #include <ogr_srs_api.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <cmath>
-
-#include "tests/support/catch_torch.h"
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -25,6 +20,8 @@
 
 #include "driver/feature_options.h"
 #include "driver/register.h"
+#include "models/model_folder.h"
+#include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 
 namespace {

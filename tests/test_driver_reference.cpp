@@ -1,11 +1,6 @@
 // The VITFEAT driver against independent references: features assembled in
 // the test by running the encoder tile by tile and blending by hand, the GDAL
 // command-line tools, laziness counters, and the options that change the grid.
-#include "models/encoder_factory.h"
-#include "tests/support/fixtures.h"
-#include "tests/support/rasters.h"
-
-#include "tests/support/catch_torch.h"
 #include <cpl_conv.h>
 #include <cpl_string.h>
 #include <torch/torch.h>
@@ -13,6 +8,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+
+#include "models/encoder_factory.h"
+#include "tests/support/catch_torch.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/rasters.h"
 
 using namespace vitfeat;
 using namespace vitfeat::test;
@@ -26,7 +26,8 @@ constexpr double kMean = 100, kStd = 40;
 // is (v - 100) / 40 exactly as the reference below applies it.
 void writeScene(const std::string& path, int w, int h, int bands = 3) {
   writeRaster(path, w, h, bands, GDT_Float32, [](int x, int y, int b) {
-    return kMean + 50 * std::sin(x / 7.0 + b) * std::cos(y / 5.0) + 20 * ((x / 24 + y / 16 + b) % 3);
+    return kMean + 50 * std::sin(x / 7.0 + b) * std::cos(y / 5.0) +
+           20 * ((x / 24 + y / 16 + b) % 3);
   });
   DatasetPtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_UPDATE));
   for (int b = 1; b <= bands; ++b) {
@@ -48,12 +49,15 @@ std::vector<int> tileOrigins(int lengthPx, int cell, int tile, int stride) {
 struct Features {
   int width = 0, height = 0, bands = 0;
   std::vector<float> planes;  // [b][y][x]
-  float at(int b, int x, int y) const { return planes[(static_cast<size_t>(b) * height + y) * width + x]; }
+  float at(int b, int x, int y) const {
+    return planes[(static_cast<size_t>(b) * height + y) * width + x];
+  }
 };
 
 // Runs the encoder on every tile of the raster and blends by hand: the mean of
 // all covering tiles, or the first covering tile in row-major order.
-Features reference(const std::string& raster, const std::string& model, int tile, int stride, bool average) {
+Features reference(const std::string& raster, const std::string& model, int tile, int stride,
+                   bool average) {
   DatasetPtr src(GDALDataset::Open(raster.c_str(), GDAL_OF_RASTER));
   const int W = src->GetRasterXSize(), H = src->GetRasterYSize(), C = src->GetRasterCount();
   std::vector<float> pixels(static_cast<size_t>(C) * W * H);
@@ -112,7 +116,8 @@ Features readFeatures(GDALDataset* ds) {
 double maxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
   double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, static_cast<double>(std::fabs(a[i] - b[i])));
+  for (size_t i = 0; i < a.size(); ++i)
+    m = std::max(m, static_cast<double>(std::fabs(a[i] - b[i])));
   return m;
 }
 
@@ -209,7 +214,8 @@ TEST_CASE("driver reference: a window read equals the same window of the full re
   TempDir tmp;
   const std::string raster = tmp.file("scene.tif"), model = writeTinyModel(tmp.file("model"));
   writeScene(raster, 200, 150);
-  const std::map<std::string, std::string> options{{"MODEL", model}, {"STRIDE", "32"}, {"BLEND", "linear"}};
+  const std::map<std::string, std::string> options{
+      {"MODEL", model}, {"STRIDE", "32"}, {"BLEND", "linear"}};
   const auto full = openFeatures(raster, options);
   REQUIRE(full);
   const Features all = readFeatures(full.get());
@@ -220,18 +226,21 @@ TEST_CASE("driver reference: a window read equals the same window of the full re
   for (int b = 0; b < all.bands; ++b)
     for (int y = 0; y < h; ++y)
       for (int x = 0; x < w; ++x)
-        diff = std::max(diff, static_cast<double>(std::fabs(
-                                  window[(static_cast<size_t>(b) * h + y) * w + x] - all.at(b, x0 + x, y0 + y))));
+        diff = std::max(
+            diff, static_cast<double>(std::fabs(window[(static_cast<size_t>(b) * h + y) * w + x] -
+                                                all.at(b, x0 + x, y0 + y))));
   CHECK(diff < 1e-6);
   // And a single band read block by block.
   std::vector<float> band(static_cast<size_t>(all.width) * all.height);
-  REQUIRE(fresh->GetRasterBand(7)->RasterIO(GF_Read, 0, 0, all.width, all.height, band.data(), all.width,
-                                            all.height, GDT_Float32, 0, 0, nullptr) == CE_None);
+  REQUIRE(fresh->GetRasterBand(7)->RasterIO(GF_Read, 0, 0, all.width, all.height, band.data(),
+                                            all.width, all.height, GDT_Float32, 0, 0,
+                                            nullptr) == CE_None);
   CHECK(maxAbsDiff(band, std::vector<float>(all.planes.begin() + 6 * band.size(),
                                             all.planes.begin() + 7 * band.size())) < 1e-6);
 }
 
-TEST_CASE("driver reference: reading one block computes only the tiles covering it", "[driver][lazy]") {
+TEST_CASE("driver reference: reading one block computes only the tiles covering it",
+          "[driver][lazy]") {
   TempDir tmp;
   const std::string raster = tmp.file("big.tif"), model = writeTinyModel(tmp.file("model"));
   writeScene(raster, 1024, 1024);  // 64 x 64 cells, 31 x 31 tiles at stride 32
@@ -264,8 +273,8 @@ TEST_CASE("driver reference: EXTENT restricts the grid and keeps the features", 
   const auto full = openFeatures(raster, {{"MODEL", model}, {"BLEND", "first"}});
   // Pixels 64..191 x 64..127: the full grid has tiles at 64 and 128 across and
   // 64 down, which the extent's own grid reproduces, so cells must agree.
-  const auto part = openFeatures(raster, {{"MODEL", model}, {"BLEND", "first"},
-                                          {"EXTENT", "500640,5198720,501920,5199360"}});
+  const auto part = openFeatures(
+      raster, {{"MODEL", model}, {"BLEND", "first"}, {"EXTENT", "500640,5198720,501920,5199360"}});
   REQUIRE(full);
   REQUIRE(part);
   CHECK(part->GetRasterXSize() == 8);
@@ -280,12 +289,13 @@ TEST_CASE("driver reference: EXTENT restricts the grid and keeps the features", 
   for (int b = 0; b < sub.bands; ++b)
     for (int y = 0; y < sub.height; ++y)
       for (int x = 0; x < sub.width; ++x)
-        diff = std::max(diff, static_cast<double>(std::fabs(sub.at(b, x, y) - all.at(b, x + 4, y + 4))));
+        diff = std::max(diff,
+                        static_cast<double>(std::fabs(sub.at(b, x, y) - all.at(b, x + 4, y + 4))));
   CHECK(diff < 1e-5);
 
   // The same extent given in geographic coordinates covers at least that area.
-  const auto geo = openFeatures(raster, {{"MODEL", model}, {"EXTENT", "15,46.9,15.01,46.95"},
-                                         {"EXTENT_SRS", "EPSG:4326"}});
+  const auto geo = openFeatures(
+      raster, {{"MODEL", model}, {"EXTENT", "15,46.9,15.01,46.95"}, {"EXTENT_SRS", "EPSG:4326"}});
   REQUIRE(geo);
   CHECK(geo->GetRasterXSize() >= 1);
 }
@@ -298,7 +308,8 @@ TEST_CASE("driver reference: BANDS chooses and orders the model's input bands", 
   DatasetPtr rgb(GDALDataset::Open(tmp.file("rgb.tif").c_str(), GDAL_OF_RASTER));
   writeRaster(tmp.file("bgr.tif"), 100, 80, 3, GDT_Float32, [&](int x, int y, int b) {
     float v = 0;
-    REQUIRE(rgb->GetRasterBand(3 - b)->RasterIO(GF_Read, x, y, 1, 1, &v, 1, 1, GDT_Float32, 0, 0, nullptr) == CE_None);
+    REQUIRE(rgb->GetRasterBand(3 - b)->RasterIO(GF_Read, x, y, 1, 1, &v, 1, 1, GDT_Float32, 0, 0,
+                                                nullptr) == CE_None);
     return v;
   });
   {
@@ -340,12 +351,13 @@ TEST_CASE("driver reference: TARGET_SRS and TARGET_RES warp the input before til
   REQUIRE(geographic->GetGeoTransform(gt) == CE_None);
   CHECK(gt[0] == Approx(15.0).margin(0.01));  // 500000 E in UTM 33N is on 15 deg E
   CHECK(std::fabs(gt[1]) < 0.01);
-  const std::vector<float> centre =
-      readWindow(geographic.get(), geographic->GetRasterXSize() / 2, geographic->GetRasterYSize() / 2, 1, 1);
+  const std::vector<float> centre = readWindow(geographic.get(), geographic->GetRasterXSize() / 2,
+                                               geographic->GetRasterYSize() / 2, 1, 1);
   CHECK(std::isfinite(centre[0]));
 }
 
-TEST_CASE("driver reference: the 11-band Sentinel-2 scene with channel adaptation", "[driver][shared]") {
+TEST_CASE("driver reference: the 11-band Sentinel-2 scene with channel adaptation",
+          "[driver][shared]") {
   TempDir tmp;
   // A copy, so that nothing (statistics, .aux.xml) is written beside the shared file.
   const std::string raster = tmp.file("test.tif");
@@ -368,7 +380,8 @@ TEST_CASE("driver reference: the 11-band Sentinel-2 scene with channel adaptatio
   DatasetPtr src(GDALDataset::Open(raster.c_str(), GDAL_OF_RASTER));
   const int W = src->GetRasterXSize(), H = src->GetRasterYSize();
   std::vector<unsigned char> px(static_cast<size_t>(11) * W * H);
-  REQUIRE(src->RasterIO(GF_Read, 0, 0, W, H, px.data(), W, H, GDT_Byte, 11, nullptr, 0, 0, 0, nullptr) == CE_None);
+  REQUIRE(src->RasterIO(GF_Read, 0, 0, W, H, px.data(), W, H, GDT_Byte, 11, nullptr, 0, 0, 0,
+                        nullptr) == CE_None);
   const Features f = readFeatures(ds.get());
   int nanCells = 0, mismatches = 0;
   for (int cy = 0; cy < f.height; ++cy)
@@ -376,13 +389,15 @@ TEST_CASE("driver reference: the 11-band Sentinel-2 scene with channel adaptatio
       bool data = false;
       for (int y = cy * 16; y < std::min(H, cy * 16 + 16) && !data; ++y)
         for (int x = cx * 16; x < std::min(W, cx * 16 + 16) && !data; ++x)
-          for (int b = 0; b < 11 && !data; ++b) data = px[(static_cast<size_t>(b) * H + y) * W + x] != 255;
+          for (int b = 0; b < 11 && !data; ++b)
+            data = px[(static_cast<size_t>(b) * H + y) * W + x] != 255;
       const bool isNan = std::isnan(f.at(0, cx, cy));
       nanCells += isNan;
       mismatches += isNan == data;
       for (int d = 0; d < f.bands && data; ++d) mismatches += !std::isfinite(f.at(d, cx, cy));
     }
-  std::cout << "test.tif: " << nanCells << " of " << f.width * f.height << " cells are NaN (no data)\n";
+  std::cout << "test.tif: " << nanCells << " of " << f.width * f.height
+            << " cells are NaN (no data)\n";
   CHECK(mismatches == 0);
   CHECK(!std::filesystem::exists(raster + ".aux.xml"));
 }

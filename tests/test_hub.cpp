@@ -70,7 +70,6 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-
 void writeFile(const fs::path& path, const std::string& content) {
   fs::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary);

@@ -1,8 +1,6 @@
 // readSafetensors on hand-built files: valid ones load with exact values, and
 // every malformed one gives nullopt plus a CPLError naming the file and key.
 
-#include "models/state_dict.h"
-
 #include <cpl_error.h>
 #include <cpl_vsi.h>
 
@@ -14,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "models/state_dict.h"
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 

@@ -2,12 +2,9 @@
 // LibTorch itself (always), and real Python torch.save output when Debian's
 // python3-torch is installed (else those tests warn and pass).
 
-#include <torch/csrc/jit/serialization/pickle.h>
-
-#include "models/state_dict.h"
-
 #include <cpl_error.h>
 #include <cpl_vsi.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -16,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "models/state_dict.h"
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 

@@ -3,16 +3,10 @@
 // map conventions, each checked against the same computation done directly
 // with LibTorch ops in the test.
 
+#include <cpl_error.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/script.h>
 #include <torch/torch.h>
-
-#include "models/encoder_factory.h"
-#include "models/model_folder.h"
-#include "models/safetensors_writer.h"
-#include "models/torchscript_encoder.h"
-
-#include <cpl_error.h>
 
 #include <fstream>
 #include <memory>
@@ -20,6 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "models/encoder_factory.h"
+#include "models/model_folder.h"
+#include "models/safetensors_writer.h"
+#include "models/torchscript_encoder.h"
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 

@@ -1,20 +1,20 @@
 // Parity of the native ViT against timm's forward_features, on the fixtures in
 // ../shared/fixtures/timm (produced with timm 1.0.28, float32, CPU).
-#include "models/channel_adapt.h"
-#include "models/encoder_factory.h"
-#include "models/hub.h"
-#include "models/state_dict.h"
-#include "models/vision_transformer.h"
-#include "tests/support/fixtures.h"
-#include "tests/support/npy.h"
-
-#include "tests/support/catch_torch.h"
 #include <cpl_error.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+
+#include "models/channel_adapt.h"
+#include "models/encoder_factory.h"
+#include "models/hub.h"
+#include "models/state_dict.h"
+#include "models/vision_transformer.h"
+#include "tests/support/catch_torch.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/npy.h"
 
 using namespace vitfeat;
 using vitfeat::test::loadNpy;
@@ -67,9 +67,9 @@ std::unique_ptr<Encoder> openCpu(const std::string& spec, const std::string& dty
 }  // namespace
 
 TEST_CASE("patch grid matches timm on every fixture", "[shared][parity]") {
-  const auto name = GENERATE(as<std::string>{}, "vit_tiny_patch16_224", "vit_small_patch8_224_depth2",
-                             "vit_small_patch14_dinov2_depth2",
-                             "vit_small_patch14_dinov2_depth2_dyn224");
+  const auto name =
+      GENERATE(as<std::string>{}, "vit_tiny_patch16_224", "vit_small_patch8_224_depth2",
+               "vit_small_patch14_dinov2_depth2", "vit_small_patch14_dinov2_depth2_dyn224");
   const std::string dir = timmFixture(name);
   vitfeat::test::TempDir tmp;
   const auto enc = openCpu(modelDir(name, tmp));
@@ -84,7 +84,8 @@ TEST_CASE("patch grid matches timm on every fixture", "[shared][parity]") {
 }
 
 TEST_CASE("forward_features tokens (prefix included) match timm", "[shared][parity]") {
-  const auto name = GENERATE(as<std::string>{}, "vit_tiny_patch16_224", "vit_small_patch14_dinov2_depth2_dyn224");
+  const auto name =
+      GENERATE(as<std::string>{}, "vit_tiny_patch16_224", "vit_small_patch14_dinov2_depth2_dyn224");
   const std::string dir = timmFixture(name);
   vitfeat::test::TempDir tmp;
   const std::string weights = modelDir(name, tmp) + "/model.safetensors";
@@ -147,9 +148,9 @@ TEST_CASE("bfloat16 on the CPU stays close to timm's float32", "[shared][bf16]")
   CHECK(enc->info().dtype == "bfloat16");
   const torch::Tensor got = enc->forward(loadNpy(dir + "/input.npy"));
   const torch::Tensor expected = loadNpy(dir + "/patch_grid.npy");
-  const torch::Tensor cosine =
-      torch::nn::functional::cosine_similarity(got.flatten(0, 2), expected.flatten(0, 2),
-                                               torch::nn::functional::CosineSimilarityFuncOptions().dim(1));
+  const torch::Tensor cosine = torch::nn::functional::cosine_similarity(
+      got.flatten(0, 2), expected.flatten(0, 2),
+      torch::nn::functional::CosineSimilarityFuncOptions().dim(1));
   const double worst = cosine.min().item<double>();
   std::cout << "bf16 vit_small_patch8_224_depth2: min per-token cosine = " << worst << "\n";
   CHECK(worst >= 0.99);
@@ -158,7 +159,8 @@ TEST_CASE("bfloat16 on the CPU stays close to timm's float32", "[shared][bf16]")
 TEST_CASE("wrong input shapes are rejected with a message", "[shared]") {
   const auto enc = openCpu(timmFixture("vit_tiny_patch16_224"));
   CHECK_THROWS_WITH(enc->forward(torch::zeros({1, 4, 224, 224})), Catch::Contains("[B, 3, H, W]"));
-  CHECK_THROWS_WITH(enc->forward(torch::zeros({1, 3, 100, 224})), Catch::Contains("multiples of 16"));
+  CHECK_THROWS_WITH(enc->forward(torch::zeros({1, 3, 100, 224})),
+                    Catch::Contains("multiples of 16"));
 }
 
 TEST_CASE("float16 is refused on the CPU", "[shared]") {

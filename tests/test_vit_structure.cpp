@@ -5,21 +5,12 @@
 // settings. Everything runs on tiny random models; no ../shared needed.
 
 #include <ATen/Parallel.h>
-#include <torch/csrc/jit/serialization/pickle.h>
-#include <torch/cuda.h>
-#include <torch/torch.h>
-
-#include "models/encoder_factory.h"
-#include "models/model_folder.h"
-#include "models/pos_embed.h"
-#include "models/runtime.h"
-#include "models/safetensors_writer.h"
-#include "models/vision_transformer.h"
-#include "models/vit_config.h"
-
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_json.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
@@ -30,6 +21,13 @@
 #include <thread>
 #include <vector>
 
+#include "models/encoder_factory.h"
+#include "models/model_folder.h"
+#include "models/pos_embed.h"
+#include "models/runtime.h"
+#include "models/safetensors_writer.h"
+#include "models/vision_transformer.h"
+#include "models/vit_config.h"
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 

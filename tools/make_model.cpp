@@ -4,10 +4,10 @@
 //
 //   vitfeat_make_model OUT_DIR [--arch vit_tiny_patch16_224] [--depth N]
 //                      [--embed-dim N --heads N] [--input-size N] [--seed N]
-#include "models/model_folder.h"
-
 #include <cstdio>
 #include <string>
+
+#include "models/model_folder.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
@@ -23,12 +23,18 @@ int main(int argc, char** argv) {
   unsigned long seed = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--arch") arch = v;
-    else if (k == "--depth") depth = std::stoi(v);
-    else if (k == "--embed-dim") embed = std::stoi(v);
-    else if (k == "--heads") heads = std::stoi(v);
-    else if (k == "--input-size") input = std::stoi(v);
-    else if (k == "--seed") seed = std::stoul(v);
+    if (k == "--arch")
+      arch = v;
+    else if (k == "--depth")
+      depth = std::stoi(v);
+    else if (k == "--embed-dim")
+      embed = std::stoi(v);
+    else if (k == "--heads")
+      heads = std::stoi(v);
+    else if (k == "--input-size")
+      input = std::stoi(v);
+    else if (k == "--seed")
+      seed = std::stoul(v);
     else {
       std::fprintf(stderr, "unknown argument %s\n", k.c_str());
       return 2;

@@ -15,7 +15,8 @@ torch::Tensor loadNpy(const std::string& path) {
   if (!in) throw std::runtime_error("cannot open " + path);
   char magic[8];
   in.read(magic, 8);
-  if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0) throw std::runtime_error("not a .npy file: " + path);
+  if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0)
+    throw std::runtime_error("not a .npy file: " + path);
   const int major = static_cast<unsigned char>(magic[6]);
   uint32_t header_len = 0;
   if (major == 1) {
@@ -42,14 +43,19 @@ torch::Tensor loadNpy(const std::string& path) {
   std::vector<int64_t> shape;
   const std::string dims = m[1];
   std::regex num("[0-9]+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator();
+       ++it)
     shape.push_back(std::stoll(it->str()));
 
   torch::ScalarType type;
-  if (descr == "<f4") type = torch::kFloat32;
-  else if (descr == "<f8") type = torch::kFloat64;
-  else if (descr == "<i8") type = torch::kInt64;
-  else throw std::runtime_error("unsupported dtype " + descr + " in " + path);
+  if (descr == "<f4")
+    type = torch::kFloat32;
+  else if (descr == "<f8")
+    type = torch::kFloat64;
+  else if (descr == "<i8")
+    type = torch::kInt64;
+  else
+    throw std::runtime_error("unsupported dtype " + descr + " in " + path);
 
   torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(type));
   in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));

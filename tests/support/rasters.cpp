@@ -1,14 +1,14 @@
 #include "tests/support/rasters.h"
 
-#include "driver/register.h"
-#include "models/model_folder.h"
-
 #include <cpl_string.h>
 #include <ogr_spatialref.h>
+#include <sys/wait.h>
 
 #include <cstdio>
-#include <sys/wait.h>
 #include <stdexcept>
+
+#include "driver/register.h"
+#include "models/model_folder.h"
 
 namespace vitfeat::test {
 
@@ -28,12 +28,13 @@ void writeRaster(const std::string& path, int width, int height, int bands, GDAL
     for (int y = 0; y < height; ++y) {
       for (int x = 0; x < width; ++x) row[x] = value(x, y, b);
       if (ds->GetRasterBand(b + 1)->RasterIO(GF_Write, 0, y, width, 1, row.data(), width, 1,
-                                              GDT_Float64, 0, 0, nullptr) != CE_None)
+                                             GDT_Float64, 0, 0, nullptr) != CE_None)
         throw std::runtime_error("cannot write " + path);
     }
 }
 
-std::string writeTinyModel(const std::string& dir, int inputSize, int depth, int dim, unsigned seed) {
+std::string writeTinyModel(const std::string& dir, int inputSize, int depth, int dim,
+                           unsigned seed) {
   auto config = vitConfigFromArchitecture("vit_tiny_patch16_224");
   if (!config) throw std::runtime_error("no config");
   config->depth = depth;
@@ -46,7 +47,8 @@ std::string writeTinyModel(const std::string& dir, int inputSize, int depth, int
   return dir;
 }
 
-DatasetPtr openFeatures(const std::string& source, const std::map<std::string, std::string>& options) {
+DatasetPtr openFeatures(const std::string& source,
+                        const std::map<std::string, std::string>& options) {
   GDALAllRegister();
   registerDrivers();
   CPLStringList oo;

@@ -26,7 +26,8 @@ std::string writeTinyModel(const std::string& dir, int inputSize = 64, int depth
                            unsigned seed = 1);
 
 // Opens VITFEAT:<source> with KEY=VALUE open options (registers the driver).
-DatasetPtr openFeatures(const std::string& source, const std::map<std::string, std::string>& options);
+DatasetPtr openFeatures(const std::string& source,
+                        const std::map<std::string, std::string>& options);
 
 // Every band of a window, band-sequential [b][y][x], as float32.
 std::vector<float> readWindow(GDALDataset* ds, int x0, int y0, int w, int h);
