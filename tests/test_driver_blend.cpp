@@ -26,6 +26,10 @@
 #include "driver/register.h"
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/rasters.h"
+
+using vitfeat::test::Dataset;
+using vitfeat::test::setupGdal;
 
 namespace {
 
@@ -41,20 +45,6 @@ constexpr float kNoData = -9999.0f;
 
 const std::vector<std::string> kModes = {"first", "last",  "average", "min",    "max",
                                          "sum",   "count", "center",  "linear", "cosine"};
-
-// The driver is linked in; registering it before GDALAllRegister() makes the
-// in-process copy win over the plugin found on GDAL_DRIVER_PATH.
-void setupGdal() {
-  vitfeat::registerDrivers();
-  GDALAllRegister();
-}
-
-struct DatasetCloser {
-  void operator()(GDALDatasetH ds) const {
-    if (ds) GDALClose(ds);
-  }
-};
-using Dataset = std::unique_ptr<void, DatasetCloser>;
 
 // The position-reporting TorchScript model and its JSON sidecar.
 std::string writePositionModel(const TempDir& dir) {

@@ -23,6 +23,10 @@
 #include "models/model_folder.h"
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/rasters.h"
+
+using vitfeat::test::Dataset;
+using vitfeat::test::setupGdal;
 
 namespace {
 
@@ -32,20 +36,6 @@ constexpr int kWidth = 50, kHeight = 40;  // source raster, 3 bands
 constexpr int kEmbedDim = 32;
 constexpr int kInput = 32;  // model input size: g = 32 / 16 = 2 cells per tile side
 const double kSourceGt[6] = {1000, 2, 0, 5000, 0, -2};
-
-// The driver is linked in; registering it before GDALAllRegister() makes the
-// in-process copy win over the plugin found on GDAL_DRIVER_PATH.
-void setupGdal() {
-  vitfeat::registerDrivers();
-  GDALAllRegister();
-}
-
-struct DatasetCloser {
-  void operator()(GDALDatasetH ds) const {
-    if (ds) GDALClose(ds);
-  }
-};
-using Dataset = std::unique_ptr<void, DatasetCloser>;
 
 struct Message {
   CPLErr level;

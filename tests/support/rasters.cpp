@@ -12,6 +12,11 @@
 
 namespace vitfeat::test {
 
+void setupGdal() {
+  registerDrivers();
+  GDALAllRegister();
+}
+
 void writeRaster(const std::string& path, int width, int height, int bands, GDALDataType type,
                  const std::function<double(int, int, int)>& value) {
   GDALAllRegister();

@@ -16,6 +16,18 @@ struct GdalCloser {
 };
 using DatasetPtr = std::unique_ptr<GDALDataset, GdalCloser>;
 
+// The same for GDAL's C API handles.
+struct GdalHandleCloser {
+  void operator()(GDALDatasetH ds) const {
+    if (ds) GDALClose(ds);
+  }
+};
+using Dataset = std::unique_ptr<void, GdalHandleCloser>;
+
+// Registers the linked-in VITFEAT driver, then GDAL's: registering first makes
+// the in-process copy win over a plugin found on GDAL_DRIVER_PATH.
+void setupGdal();
+
 // A GeoTIFF in EPSG:32633 with 10 m pixels at (500000, 5200000); value(x, y, band0).
 void writeRaster(const std::string& path, int width, int height, int bands, GDALDataType type,
                  const std::function<double(int, int, int)>& value);
