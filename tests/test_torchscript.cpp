@@ -19,6 +19,7 @@
 #include "models/safetensors_writer.h"
 #include "models/torchscript_encoder.h"
 #include "tests/support/catch_torch.h"
+#include "tests/support/checkpoints.h"
 #include "tests/support/fixtures.h"
 
 using namespace vitfeat;
@@ -371,15 +372,9 @@ TEST_CASE("torchscript: archive detection and openEncoder dispatch", "[torchscri
   const std::string safetensors = dir + "/model.safetensors";
   CHECK_FALSE(isTorchScriptArchive(safetensors));
 
-  c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& kv : sd) dict.insert(kv.first, kv.second);
-  const std::vector<char> bytes = torch::pickle_save(dict);
   const std::string pth = dir + "/model.pth";
-  {
-    std::ofstream f(pth, std::ios::binary);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(f.good());
-  }
+  const std::vector<char> bytes = vitfeat::test::writePickledStateDict(pth, sd);
+  REQUIRE(!bytes.empty());
   REQUIRE(bytes.size() > 4);
   CHECK(std::string(bytes.data(), 2) == "PK");  // really a zip, like a scripted module
   CHECK_FALSE(isTorchScriptArchive(pth));

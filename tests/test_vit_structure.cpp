@@ -29,6 +29,7 @@
 #include "models/vision_transformer.h"
 #include "models/vit_config.h"
 #include "tests/support/catch_torch.h"
+#include "tests/support/checkpoints.h"
 #include "tests/support/fixtures.h"
 
 using namespace vitfeat;
@@ -542,15 +543,9 @@ TEST_CASE("vit structure: a .pth state dict gives the same output as safetensors
   TempDir tmp;
   const std::string dir = writeFolder(tmp, "m", c, sd);
 
-  c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& kv : sd) dict.insert(kv.first, kv.second);
-  const std::vector<char> bytes = torch::pickle_save(dict);
   const std::string pth = dir + "/model.pth";
-  {
-    std::ofstream f(pth, std::ios::binary);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(f.good());
-  }
+  const std::vector<char> bytes = vitfeat::test::writePickledStateDict(pth, sd);
+  REQUIRE(!bytes.empty());
 
   const auto fromPth = openEncoder(pth, cpuOptions());
   INFO(CPLGetLastErrorMsg());
