@@ -5,15 +5,23 @@
 //
 //   vit_bench [--arch vit_tiny_patch16_224] [--batch 8] [--threads 2]
 //             [--dtype float32|bfloat16|all] [--size N] [--seconds 5]
+//
+// --arch also takes samvit_base_patch16 (SAM's image encoder), and the
+// remote-sensing encoders ssl4eo_moco_vit_small_patch16 (13 bands, 6 heads, no
+// final norm) and dofa_vit_base_patch16 (4 bands; the wavelength-generated patch
+// embedding is computed once at open, so the forward is a ViT-B/16's).
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 
+#include "models/sam_vit.h"
 #include "models/vit_encoder.h"
 
 using namespace vitfeat;
@@ -95,25 +103,88 @@ double forwardFlops(const ViTConfig& c, int size) {
   return patch + c.depth * block;
 }
 
+// The same for SAM: patch embedding, every block on the padded window grid
+// (or the whole grid for global blocks), and the neck.
+double samForwardFlops(const SamConfig& c, int size) {
+  const double g = size / c.patch_size, d = c.embed_dim, n = g * g;
+  const double ws = c.window_size, padded = std::ceil(g / ws) * ws;
+  double total = 2.0 * n * d * c.in_chans * c.patch_size * c.patch_size;
+  for (int i = 0; i < c.depth; ++i) {
+    const double tokens = c.isGlobal(i) ? n : padded * padded;
+    const double span = c.isGlobal(i) ? n : ws * ws;  // keys per query
+    total +=
+        2.0 * tokens * d * 4 * d + 2.0 * 2 * tokens * span * d + 2.0 * 2 * n * d * c.mlp_hidden;
+  }
+  return total + 2.0 * n * c.neck_chans * (d + 9.0 * c.neck_chans);
+}
+
+// Remote-sensing encoders as their ViT trunks (see the header comment).
+std::optional<ViTConfig> benchConfig(const std::string& arch) {
+  if (arch == "ssl4eo_moco_vit_small_patch16") {
+    auto c = vitConfigFromArchitecture("vit_small_patch16_224");
+    c->architecture = arch;
+    c->in_chans = 13;
+    c->final_norm = false;
+    return c;
+  }
+  if (arch == "dofa_vit_base_patch16") {
+    auto c = vitConfigFromArchitecture("vit_base_patch16_224");
+    c->architecture = arch;
+    c->in_chans = 4;
+    c->patch_padding = 1;
+    return c;
+  }
+  return vitConfigFromArchitecture(arch);
+}
+
+int benchSam(const Args& args, int threads, double f32, double b16) {
+  SamConfig config;  // samvit_base_patch16
+  config.architecture = args.arch;
+  const int size = args.size > 0 ? args.size : config.img_size;
+  SamVisionTransformer random(config);
+  StateDict sd;
+  for (const auto& p : random->named_parameters()) sd[p.key()] = p.value().detach();
+  const double perImage = samForwardFlops(config, size);
+  for (const std::string dtype : {"float32", "bfloat16"}) {
+    if (args.dtype != "all" && args.dtype != dtype) continue;
+    EncoderOptions o;
+    o.device = "cpu";
+    o.dtype = dtype;
+    o.num_threads = threads;
+    auto enc = createSamEncoder(config, sd, "<random " + args.arch + ">", o);
+    if (!enc) return 1;
+    const torch::Tensor x = torch::randn({args.batch, 3, size, size});
+    const double ips = args.batch * rate([&] { (void)enc->forward(x); }, args.seconds);
+    const double achieved = ips * perImage;
+    const double peak = dtype == "float32" ? f32 : b16;
+    std::printf("%s %s %dx%d batch %d: %.3f images/s, %.1f GFLOP/s = %.0f%% of %s matmul\n",
+                args.arch.c_str(), dtype.c_str(), size, size, args.batch, ips, achieved / 1e9,
+                100.0 * achieved / peak, dtype.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   const int threads = configureThreads(args.threads);
-  auto config = vitConfigFromArchitecture(args.arch);
+  const bool sam = isSamArchitecture(args.arch);
+  auto config = sam ? std::optional<ViTConfig>(ViTConfig{}) : benchConfig(args.arch);
   if (!config) return 1;
   const int size = args.size > 0 ? args.size : config->input_height;
-
-  // A randomly initialised model, loaded through the same path as real weights.
-  VisionTransformer random(*config);
-  StateDict sd;
-  for (const auto& p : random->named_parameters()) sd[p.key()] = p.value().detach();
 
   std::printf("machine: %s, LibTorch %s, %d threads\n", cpuModel().c_str(), TORCH_VERSION, threads);
   const double f32 = matmulFlops(torch::kFloat32, args.seconds / 2);
   const double b16 = matmulFlops(torch::kBFloat16, args.seconds / 2);
   std::printf("matmul 1024x1024: float32 %.1f GFLOP/s, bfloat16 %.1f GFLOP/s\n", f32 / 1e9,
               b16 / 1e9);
+  if (sam) return benchSam(args, threads, f32, b16);
+
+  // A randomly initialised model, loaded through the same path as real weights.
+  VisionTransformer random(*config);
+  StateDict sd;
+  for (const auto& p : random->named_parameters()) sd[p.key()] = p.value().detach();
 
   const double perImage = forwardFlops(*config, size);
   for (const std::string dtype : {"float32", "bfloat16"}) {

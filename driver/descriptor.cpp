@@ -20,10 +20,6 @@ bool isPlainRelativePath(const std::string& p) {
   return colon == std::string::npos;
 }
 
-std::string resolve(const std::string& dir, const std::string& p) {
-  return isPlainRelativePath(p) ? CPLFormFilename(dir.c_str(), p.c_str(), nullptr) : p;
-}
-
 std::string relativeTo(const std::string& dir, const std::string& p) {
   if (p.empty() || CPLIsFilenameRelative(p.c_str())) return p;
   int gotRelative = FALSE;
@@ -39,6 +35,16 @@ std::string currentDir() {
 }
 
 }  // namespace
+
+std::string resolveAgainst(const std::string& dir, const std::string& p) {
+  return isPlainRelativePath(p) ? CPLFormFilename(dir.c_str(), p.c_str(), nullptr) : p;
+}
+
+std::string portablePath(const std::string& descriptorPath, const std::string& p) {
+  const std::string cwd = currentDir();
+  const std::string dir = CPLGetPath(resolveAgainst(cwd, descriptorPath).c_str());
+  return relativeTo(dir, resolveAgainst(cwd, p));
+}
 
 bool looksLikeDescriptor(const char* header, int headerBytes) {
   if (headerBytes <= 0) return false;
@@ -67,18 +73,16 @@ std::optional<Descriptor> readDescriptor(const std::string& path) {
     CPLError(CE_Failure, CPLE_OpenFailed, "VITFEAT: %s: no \"source\" raster", path.c_str());
     return std::nullopt;
   }
-  d.source = resolve(dir, d.source);
+  d.source = resolveAgainst(dir, d.source);
   for (const CPLJSONObject& o : root.GetObj("options").GetChildren())
     d.options[CPLString(o.GetName()).toupper()] = o.ToString();
   const auto model = d.options.find("MODEL");
-  if (model != d.options.end()) model->second = resolve(dir, model->second);
+  if (model != d.options.end()) model->second = resolveAgainst(dir, model->second);
   return d;
 }
 
 bool writeDescriptor(const std::string& path, const Descriptor& d) {
-  const std::string cwd = currentDir();
-  const std::string dir = CPLGetPath(resolve(cwd, path).c_str());
-  const auto portable = [&](const std::string& p) { return relativeTo(dir, resolve(cwd, p)); };
+  const auto portable = [&](const std::string& p) { return portablePath(path, p); };
   CPLJSONDocument doc;
   CPLJSONObject root = doc.GetRoot();
   root.Add("vitfeat", 1);

@@ -17,6 +17,13 @@ struct Descriptor {
   std::map<std::string, std::string> options;  // MODEL resolved likewise
 };
 
+// p resolved against dir when it is a plain relative file name (connection
+// strings, /vsi paths, URLs and hub references are left as they are).
+std::string resolveAgainst(const std::string& dir, const std::string& p);
+// p as written into the descriptor at descriptorPath: relative to its folder
+// when p lies under it, else as it is.
+std::string portablePath(const std::string& descriptorPath, const std::string& p);
+
 // True when the first bytes of a file look like a descriptor.
 bool looksLikeDescriptor(const char* header, int headerBytes);
 

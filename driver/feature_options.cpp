@@ -4,10 +4,12 @@
 #include <cpl_string.h>
 #include <ogr_spatialref.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
+#include <utility>
 
 namespace vitfeat {
 
@@ -81,13 +83,24 @@ const std::vector<OptionSpec>& openOptionSpecs() {
        "256",
        "Memory for computed tiles (shared by every VITFEAT dataset)",
        {}},
+      {"WAVELENGTHS",
+       "string",
+       "",
+       "Wavelength-conditioned encoders (DOFA): centre wavelength of every selected band in "
+       "micrometres, comma separated, in BANDS order, e.g. 0.49,0.56,0.665,0.832",
+       {}},
+      {"ENCODER",
+       "string-select",
+       "auto",
+       "Encoder family; auto recognises it from config.json and the checkpoint's keys",
+       {"auto", "timm", "ssl4eo_moco", "dofa"}},
   };
   return specs;
 }
 
-std::string openOptionListXml() {
+std::string optionListXml(const std::vector<OptionSpec>& specs, const char* required) {
   std::string xml = "<OpenOptionList>";
-  for (const OptionSpec& s : openOptionSpecs()) {
+  for (const OptionSpec& s : specs) {
     xml += "<Option name='" + std::string(s.name) + "' type='" + s.type + "' description='" +
            CPLString(s.description)
                .replaceAll("'", "&apos;")
@@ -96,13 +109,15 @@ std::string openOptionListXml() {
            "'";
     if (s.defaultValue[0] && std::string(s.type) != "int" && std::string(s.type) != "float")
       xml += std::string(" default='") + s.defaultValue + "'";
-    if (std::string(s.name) == "MODEL") xml += " required='true'";
+    if (required && EQUAL(s.name, required)) xml += " required='true'";
     xml += ">";
     for (const char* v : s.values) xml += std::string("<Value>") + v + "</Value>";
     xml += "</Option>";
   }
   return xml + "</OpenOptionList>";
 }
+
+std::string openOptionListXml() { return optionListXml(openOptionSpecs(), "MODEL"); }
 
 const char* normalizeModeName(NormalizeMode mode) {
   switch (mode) {
@@ -114,6 +129,10 @@ const char* normalizeModeName(NormalizeMode mode) {
       return "none";
   }
   return "?";
+}
+
+bool encoderUsesWavelengths(const std::string& architecture) {
+  return STARTS_WITH_CI(architecture.c_str(), "dofa");
 }
 
 namespace {
@@ -143,13 +162,13 @@ bool parseDouble(const std::string& key, const std::string& value, double* out) 
   return true;
 }
 
-bool parseList(const std::string& key, const std::string& value, std::vector<double>* out) {
+bool parseList(const std::string& key, const std::string& value, std::vector<double>* out,
+               const std::string& valid = "expected comma-separated numbers") {
   const CPLStringList parts(CSLTokenizeString2(value.c_str(), ", ", 0));
   for (int i = 0; i < parts.size(); ++i) {
     char* end = nullptr;
     const double v = std::strtod(parts[i], &end);
-    if (*end != '\0' || !std::isfinite(v))
-      return fail(key, value, "expected comma-separated numbers");
+    if (*end != '\0' || !std::isfinite(v)) return fail(key, value, valid);
     out->push_back(v);
   }
   return true;
@@ -248,6 +267,19 @@ std::optional<FeatureOptions> parseFeatureOptions(
       ok = parseInt(key, value, 1, &o.batch_size) && ok;
     else if (key == "NUM_THREADS")
       ok = parseInt(key, value, 1, &o.num_threads) && ok;
+    else if (key == "WAVELENGTHS") {
+      std::vector<double> w;
+      const std::string valid =
+          "expected comma-separated wavelengths in micrometres, each a finite number > 0, one per "
+          "selected band in BANDS order, e.g. 0.49,0.56,0.665,0.832";
+      if (!parseList(key, value, &w, valid))
+        ok = false;
+      else if (w.empty() || std::any_of(w.begin(), w.end(), [](double v) { return !(v > 0); }))
+        ok = fail(key, value, valid);
+      else
+        o.wavelengths = std::move(w);
+    } else if (key == "ENCODER")
+      o.encoder = lower;
     else if (key == "CACHE_MB") {
       char* end = nullptr;
       o.cache_mb = std::strtod(value.c_str(), &end);

@@ -35,6 +35,10 @@ struct FeatureOptions {
   int batch_size = 4;
   int num_threads = 0;
   double cache_mb = 256;
+  // WAVELENGTHS: micrometres, one per selected band in BANDS order (checked
+  // against the band count at open); empty: from band metadata or band numbers.
+  std::vector<double> wavelengths;
+  std::string encoder = "auto";  // ENCODER: auto | timm | ssl4eo_moco | dofa
 };
 
 struct OptionSpec {
@@ -46,7 +50,10 @@ struct OptionSpec {
 };
 
 const std::vector<OptionSpec>& openOptionSpecs();
-// The <OpenOptionList> XML for DMD_OPENOPTIONLIST.
+// The <OpenOptionList> XML of any option table for DMD_OPENOPTIONLIST; the
+// option named `required` (if any) is marked required.
+std::string optionListXml(const std::vector<OptionSpec>& specs, const char* required);
+// VITFEAT's.
 std::string openOptionListXml();
 
 // options: KEY=VALUE pairs (case-insensitive keys). Unknown keys warn
@@ -55,5 +62,9 @@ std::optional<FeatureOptions> parseFeatureOptions(
     const std::map<std::string, std::string>& options);
 
 const char* normalizeModeName(NormalizeMode mode);
+
+// Whether an encoder architecture (EncoderInfo::name) is conditioned on the
+// band wavelengths (DOFA): WAVELENGTHS change its features and are recorded.
+bool encoderUsesWavelengths(const std::string& architecture);
 
 }  // namespace vitfeat

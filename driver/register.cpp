@@ -3,12 +3,17 @@
 #include <gdal_priv.h>
 
 #include "driver/feature_options.h"
+#include "driver/views/register_views.h"
 #include "driver/vitfeat_dataset.h"
+#include "pixelfunctions/vrt_pixel_functions.h"
 
 namespace vitfeat {
 
 void registerDrivers() {
-  if (!GDAL_CHECK_VERSION("VITFEAT") || GDALGetDriverByName("VITFEAT") != nullptr) return;
+  if (!GDAL_CHECK_VERSION("VITFEAT")) return;
+  math::registerPixelFunctions();
+  registerViewDrivers();
+  if (GDALGetDriverByName("VITFEAT") != nullptr) return;
   auto* driver = new GDALDriver();
   driver->SetDescription("VITFEAT");
   driver->SetMetadataItem(GDAL_DCAP_RASTER, "YES");

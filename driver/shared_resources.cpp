@@ -1,10 +1,12 @@
 #include "driver/shared_resources.h"
 
+#include <cpl_string.h>
 #include <cpl_vsi.h>
 
 #include <map>
 #include <mutex>
 
+#include "driver/feature_options.h"
 #include "models/encoder_factory.h"
 #include "models/sha256.h"
 
@@ -15,15 +17,26 @@ std::shared_ptr<const Encoder> acquireEncoder(const std::string& model, const En
   static std::map<std::string, std::weak_ptr<const Encoder>> loaded;
   const std::string key = model + "|" + o.device + "|" + o.dtype + "|" +
                           std::to_string(o.in_chans) + "|" + std::to_string(o.input_size) + "|" +
-                          std::to_string(o.patch_size) + "|" + std::to_string(o.num_prefix_tokens);
+                          std::to_string(o.patch_size) + "|" + std::to_string(o.num_prefix_tokens) +
+                          "|" + o.encoder;
+  // A wavelength-conditioned encoder (DOFA) is built for its wavelengths: it is
+  // shared only under a key holding them. Any other encoder ignores them and
+  // is shared under the key without them, so datasets whose bands have other
+  // wavelengths do not load another copy.
+  std::string wavelengthKey = key + "|wl";
+  for (const double w : o.wavelengths) wavelengthKey += CPLSPrintf(",%.9g", w);
   // Loading holds the lock: two handles opening at once load the model once.
   const std::lock_guard<std::mutex> lock(mutex);
-  if (auto existing = loaded[key].lock()) {
-    if (o.num_threads > 0) configureThreads(o.num_threads);
-    return existing;
+  for (const std::string& k : {key, wavelengthKey}) {
+    const auto it = loaded.find(k);
+    if (it == loaded.end()) continue;
+    if (auto existing = it->second.lock()) {
+      if (o.num_threads > 0) configureThreads(o.num_threads);
+      return existing;
+    }
   }
   std::shared_ptr<const Encoder> encoder(openEncoder(model, o));
-  if (encoder) loaded[key] = encoder;
+  if (encoder) loaded[encoderUsesWavelengths(encoder->info().name) ? wavelengthKey : key] = encoder;
   return encoder;
 }
 

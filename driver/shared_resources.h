@@ -12,7 +12,8 @@
 
 namespace vitfeat {
 
-// The encoder for (model, device, dtype, channels, TorchScript sizes), loaded
+// The encoder for (model, device, dtype, channels, TorchScript sizes, encoder
+// family, and for DOFA the band wavelengths), loaded
 // on first use and kept while any dataset holds it. CPLError + nullptr.
 std::shared_ptr<const Encoder> acquireEncoder(const std::string& model,
                                               const EncoderOptions& options);

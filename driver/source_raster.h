@@ -37,6 +37,8 @@ class SourceRaster {
   // Identity of the source for cache keys: name, size and modification time.
   const std::string& identity() const { return identity_; }
   const std::string& name() const { return name_; }
+  // The files of the source dataset (GDALDataset::GetFileList; CSLDestroy it).
+  char** fileList() const { return source_->GetFileList(); }
   // The tiling area inside the dataset, in dataset pixels (may be empty).
   CellRect datasetWindow() const;
 

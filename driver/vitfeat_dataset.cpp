@@ -5,10 +5,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
+#include "driver/block_io.h"
 #include "driver/descriptor.h"
 #include "driver/shared_resources.h"
+#include "models/rs_encoders.h"
 
 namespace vitfeat {
 
@@ -32,6 +35,90 @@ std::string nearestMultiples(int value, int step) {
   return std::to_string(below) + " or " + std::to_string(below + step);
 }
 
+std::string joinDoubles(const std::vector<double>& v) {
+  std::string s;
+  for (const double x : v) s += (s.empty() ? "" : ",") + std::string(CPLSPrintf("%.9g", x));
+  return s;
+}
+
+// The wavelengths given to the encoder (only wavelength-conditioned ones, DOFA,
+// use them) and where they come from.
+struct Wavelengths {
+  std::vector<double> values;  // micrometres, one per selected band; empty: none found
+  std::string from;            // option | metadata | sentinel2
+  std::string missing;         // with no values: why each source gave none
+};
+
+std::optional<double> positiveNumber(const char* text) {
+  if (!text) return std::nullopt;
+  char* end = nullptr;
+  const double v = CPLStrtod(text, &end);
+  while (end && *end == ' ') ++end;
+  if (end == text || !end || *end != '\0' || !std::isfinite(v) || v <= 0) return std::nullopt;
+  return v;
+}
+
+// A band's centre wavelength in micrometres from its metadata:
+// CENTRAL_WAVELENGTH_UM in the IMAGERY domain (GDAL >= 3.10 convention), else
+// ENVI's "wavelength" with "wavelength_units" (as GDAL's ENVI driver sets them
+// per band). A wavelength without known units is not used.
+std::optional<double> metadataWavelength(GDALRasterBand* band) {
+  if (const auto um = positiveNumber(band->GetMetadataItem("CENTRAL_WAVELENGTH_UM", "IMAGERY")))
+    return um;
+  const auto v = positiveNumber(band->GetMetadataItem("wavelength"));
+  const char* unitsItem = band->GetMetadataItem("wavelength_units");
+  if (!v || !unitsItem) return std::nullopt;
+  CPLString units(unitsItem);
+  units.Trim().tolower();
+  for (const char* u : {"micrometers", "micrometres", "micrometer", "micrometre", "microns",
+                        "micron", "um", "\xc2\xb5m", "\xce\xbcm"})
+    if (units == u) return *v;
+  for (const char* u : {"nanometers", "nanometres", "nanometer", "nanometre", "nm"})
+    if (units == u) return *v / 1000.0;
+  for (const char* u : {"millimeters", "millimetres", "millimeter", "millimetre", "mm"})
+    if (units == u) return *v * 1000.0;
+  return std::nullopt;
+}
+
+// WAVELENGTHS when given (its count is checked by the caller), else band
+// metadata when every selected band carries it, else the reference plugin's
+// Sentinel-2 table by band number (band n -> B<n>) when every selected band
+// number is in it, else none.
+Wavelengths resolveWavelengths(const FeatureOptions& o, const SourceRaster& src) {
+  Wavelengths w;
+  if (!o.wavelengths.empty()) {
+    w.values = o.wavelengths;
+    w.from = "option";
+    return w;
+  }
+  std::vector<double> fromMetadata, fromNumbers;
+  int withoutMetadata = 0, notSentinel2 = 0;
+  for (int i = 0; i < src.bandCount(); ++i) {
+    if (const auto v = metadataWavelength(src.sourceBand(i)))
+      fromMetadata.push_back(*v);
+    else if (!withoutMetadata)
+      withoutMetadata = src.bands()[i];
+    if (const auto v = dofaSentinel2Wavelength(src.bands()[i]))
+      fromNumbers.push_back(*v);
+    else if (!notSentinel2)
+      notSentinel2 = src.bands()[i];
+  }
+  if (!withoutMetadata) {
+    w.values = std::move(fromMetadata);
+    w.from = "metadata";
+  } else if (!notSentinel2) {
+    w.values = std::move(fromNumbers);
+    w.from = "sentinel2";
+  } else {
+    w.missing = CPLSPrintf(
+        "no WAVELENGTHS option, band %d has no wavelength metadata (CENTRAL_WAVELENGTH_UM in the "
+        "IMAGERY domain, or wavelength with wavelength_units) and band %d is not a Sentinel-2 "
+        "band number (1..12, taken as B1..B12)",
+        withoutMetadata, notSentinel2);
+  }
+  return w;
+}
+
 }  // namespace
 
 int VitfeatDataset::Identify(GDALOpenInfo* info) {
@@ -53,6 +140,7 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
     auto d = readDescriptor(info->pszFilename);
     if (!d) return nullptr;
     ds->sourceName_ = d->source;
+    ds->descriptorPath_ = info->pszFilename;
     ds->userOptions_ = d->options;
   }
   for (const char* const* o = info->papszOpenOptions; o && *o; ++o) {
@@ -69,14 +157,40 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
   if (!ds->source_) return nullptr;
   const SourceRaster& src = *ds->source_;
 
+  if (!o.wavelengths.empty() && static_cast<int>(o.wavelengths.size()) != src.bandCount()) {
+    CPLError(CE_Failure, CPLE_IllegalArg,
+             "VITFEAT: invalid WAVELENGTHS=%s: WAVELENGTHS has %d values but %d bands are "
+             "selected (BANDS=%s); give one wavelength in micrometres per selected band, in BANDS "
+             "order",
+             joinDoubles(o.wavelengths).c_str(), static_cast<int>(o.wavelengths.size()),
+             src.bandCount(), joinInts(src.bands()).c_str());
+    return nullptr;
+  }
+  const Wavelengths wavelengths = resolveWavelengths(o, src);
+
   EncoderOptions eo;
   eo.device = o.device;
   eo.dtype = o.dtype;
   eo.num_threads = o.num_threads;
   eo.in_chans = src.bandCount();
+  eo.encoder = o.encoder;
+  eo.wavelengths = wavelengths.values;
   const std::shared_ptr<const Encoder> encoder = acquireEncoder(o.model, eo);
   if (!encoder) {
-    const std::string why = CPLGetLastErrorMsg();
+    std::string why = CPLGetLastErrorMsg();
+    // A wavelength-conditioned encoder refused the wavelengths: say where they
+    // came from, or why none were found, and how to give them.
+    if (CPLString(why).ifind("wavelength") != std::string::npos) {
+      if (wavelengths.values.empty())
+        why += ". No wavelengths were found for BANDS=" + joinInts(src.bands()) + ": " +
+               wavelengths.missing;
+      else
+        why += ". Wavelengths used (from " + wavelengths.from +
+               "): " + joinDoubles(wavelengths.values);
+      why +=
+          ". Give them with -oo WAVELENGTHS=0.49,0.56,... (micrometres, one per selected "
+          "band, in BANDS order)";
+    }
     CPLError(CE_Failure, CPLE_OpenFailed, "VITFEAT: cannot load MODEL=%s: %s", o.model.c_str(),
              why.c_str());
     return nullptr;
@@ -128,7 +242,9 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
   std::string key = src.identity() + "|" + model.weights + "|" + sha + "|" + model.dtype + "|" +
                     joinInts(src.bands()) + "|" + std::to_string(tile) + "|" +
                     std::to_string(stride) + "|" + std::to_string(input) + "|" +
-                    normalizeModeName(o.normalize);
+                    normalizeModeName(o.normalize) + "|" + o.encoder;
+  // DOFA's features depend on the wavelengths (any other encoder ignores them).
+  if (!wavelengths.values.empty()) key += "|wl=" + joinDoubles(wavelengths.values);
   for (const ChannelTransform& t : normalizer.channels())
     key += CPLSPrintf("|%.17g,%.17g,%.9g", t.gain, t.bias, t.fill);
   if (!o.target_srs.empty() || o.target_res > 0 || o.extent)
@@ -173,6 +289,11 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
   r.SetNameValue("BATCH_SIZE", CPLSPrintf("%d", o.batch_size));
   r.SetNameValue("NUM_THREADS", CPLSPrintf("%d", configureThreads(o.num_threads)));
   r.SetNameValue("CACHE_MB", CPLSPrintf("%.17g", o.cache_mb));
+  if (o.encoder != "auto") r.SetNameValue("ENCODER", o.encoder.c_str());
+  if (encoderUsesWavelengths(model.name) && !wavelengths.values.empty()) {
+    r.SetNameValue("WAVELENGTHS", joinDoubles(wavelengths.values).c_str());
+    r.SetNameValue("WAVELENGTHS_FROM", wavelengths.from.c_str());
+  }
 
   ds->nRasterXSize = grid->cellsX();
   ds->nRasterYSize = grid->cellsY();
@@ -215,7 +336,26 @@ CPLErr VitfeatDataset::GetGeoTransform(double* gt) {
 
 const OGRSpatialReference* VitfeatDataset::GetSpatialRef() const { return source_->spatialRef(); }
 
+char** VitfeatDataset::GetFileList() {
+  CPLStringList files;
+  if (!descriptorPath_.empty()) files.AddString(descriptorPath_.c_str());
+  char** sourceFiles = source_->fileList();
+  for (char** f = sourceFiles; f && *f; ++f)
+    if (files.FindString(*f) < 0) files.AddString(*f);
+  CSLDestroy(sourceFiles);
+  return files.StealList();
+}
+
+int VitfeatDataset::CloseDependentDatasets() {
+  const bool had = source_ != nullptr;
+  GDALDataset::CloseDependentDatasets();
+  engine_.reset();  // its tile reader reads from the source
+  source_.reset();
+  return had;
+}
+
 void VitfeatDataset::refreshCounters() {
+  if (!engine_) return;
   record_.SetNameValue(
       "TILES_COMPUTED",
       CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesComputed())));
@@ -266,14 +406,7 @@ CPLErr VitfeatDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, i
   // One inference pass for every requested band.
   const float* p = planes({xoff, yoff, xsize, ysize});
   if (!p) return CE_Failure;
-  const size_t plane = static_cast<size_t>(xsize) * ysize;
-  for (int i = 0; i < bandCount; ++i) {
-    const float* srcPlane = p + (bandMap[i] - 1) * plane;
-    GByte* dst = static_cast<GByte*>(data) + i * bandSpace;
-    for (int y = 0; y < ysize; ++y)
-      GDALCopyWords(srcPlane + static_cast<size_t>(y) * xsize, GDT_Float32, sizeof(float),
-                    dst + y * lineSpace, bufType, static_cast<int>(pixelSpace), xsize);
-  }
+  copyPlanes(p, xsize, ysize, bandCount, bandMap, data, bufType, pixelSpace, lineSpace, bandSpace);
   return CE_None;
 }
 
@@ -293,36 +426,10 @@ double VitfeatBand::GetNoDataValue(int* success) {
 
 CPLErr VitfeatBand::IReadBlock(int bx, int by, void* data) {
   auto* ds = static_cast<VitfeatDataset*>(poDS);
-  const CellRect window =
-      CellRect{bx * nBlockXSize, by * nBlockYSize, nBlockXSize, nBlockYSize}.intersect(
-          {0, 0, nRasterXSize, nRasterYSize});
+  const CellRect window = blockWindow(this, bx, by);
   const float* p = ds->planes(window);
   if (!p) return CE_Failure;
-  const size_t plane = static_cast<size_t>(window.width) * window.height;
-  const size_t blockCells = static_cast<size_t>(nBlockXSize) * nBlockYSize;
-  // Fill this band's block and, as GDAL's EEDAI driver does, the sibling
-  // bands' blocks that are not cached yet: the features were computed anyway.
-  for (int b = 1; b <= ds->GetRasterCount(); ++b) {
-    GDALRasterBlock* block = nullptr;
-    float* dst = static_cast<float*>(data);
-    if (b != nBand) {
-      GDALRasterBand* other = ds->GetRasterBand(b);
-      block = other->TryGetLockedBlockRef(bx, by);
-      if (block) {
-        block->DropLock();
-        continue;
-      }
-      block = other->GetLockedBlockRef(bx, by, TRUE);
-      if (!block) continue;
-      dst = static_cast<float*>(block->GetDataRef());
-    }
-    std::fill(dst, dst + blockCells, std::numeric_limits<float>::quiet_NaN());
-    for (int y = 0; y < window.height; ++y)
-      std::memcpy(dst + static_cast<size_t>(y) * nBlockXSize,
-                  p + (b - 1) * plane + static_cast<size_t>(y) * window.width,
-                  window.width * sizeof(float));
-    if (block) block->DropLock();
-  }
+  fillBlockAndSiblings(ds, nBand, bx, by, window, p, data);
   return CE_None;
 }
 

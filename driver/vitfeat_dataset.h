@@ -30,6 +30,11 @@ class VitfeatDataset final : public GDALDataset {
   char** GetMetadataDomainList() override;
   char** GetMetadata(const char* domain = "") override;
   const char* GetMetadataItem(const char* name, const char* domain = "") override;
+  // The descriptor (when opened from one) and the source raster's files.
+  char** GetFileList() override;
+  // Closes the source raster (see GDALDataset::CloseDependentDatasets: at
+  // shutdown GDAL deletes every open dataset, so owned ones go first).
+  int CloseDependentDatasets() override;
 
   // The source and the options the dataset was opened with (for descriptors).
   const std::string& sourceName() const { return sourceName_; }
@@ -50,6 +55,7 @@ class VitfeatDataset final : public GDALDataset {
   void refreshCounters();
 
   std::string sourceName_;
+  std::string descriptorPath_;  // empty for VITFEAT:<source>
   std::map<std::string, std::string> userOptions_;
   std::unique_ptr<SourceRaster> source_;
   std::unique_ptr<FeatureEngine> engine_;

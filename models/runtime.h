@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace vitfeat {
 
@@ -17,6 +18,13 @@ struct EncoderOptions {
   int input_size = 0;
   int patch_size = 0;
   int num_prefix_tokens = -1;
+  // Wavelength-conditioned encoders (DOFA): the centre wavelength of every input
+  // band, in micrometres, in input order. Ignored by the other encoders.
+  std::vector<double> wavelengths;
+  // Encoder family: "auto" (or empty: from config.json's "encoder"/"architecture",
+  // else the checkpoint's key layout), "timm" (timm ViT or SAM by architecture),
+  // "ssl4eo_moco" or "dofa".
+  std::string encoder = "auto";
 };
 
 // "auto" -> CUDA when this LibTorch has it and a GPU is visible, else CPU.

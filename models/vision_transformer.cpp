@@ -37,18 +37,20 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   return proj(attn.matmul(qkv_[2]).transpose(1, 2).reshape({B, N, C}));
 }
 
-MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
+MlpImpl::MlpImpl(int64_t dim, int64_t hidden, bool tanh) : gelu_tanh(tanh) {
   fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
   fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return fc2(torch::gelu(fc1(x))); }
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return fc2(torch::gelu(fc1(x), gelu_tanh ? "tanh" : "none"));
+}
 
 BlockImpl::BlockImpl(const ViTConfig& c) {
   norm1 = register_module("norm1", layerNorm(c.embed_dim, c.norm_eps));
   attn = register_module("attn", Attention(c.embed_dim, c.num_heads, c.qkv_bias));
   norm2 = register_module("norm2", layerNorm(c.embed_dim, c.norm_eps));
-  mlp = register_module("mlp", Mlp(c.embed_dim, c.mlp_hidden));
+  mlp = register_module("mlp", Mlp(c.embed_dim, c.mlp_hidden, c.gelu_tanh));
   if (c.layer_scale) {
     ls1 = register_module("ls1", LayerScale(c.embed_dim));
     ls2 = register_module("ls2", LayerScale(c.embed_dim));
@@ -62,20 +64,22 @@ torch::Tensor BlockImpl::forward(torch::Tensor x) {
   return x + (ls2 ? ls2(m) : m);
 }
 
-PatchEmbedImpl::PatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch) {
+PatchEmbedImpl::PatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch, int64_t padding) {
   proj = register_module(
-      "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_chans, dim, patch).stride(patch)));
+      "proj", torch::nn::Conv2d(
+                  torch::nn::Conv2dOptions(in_chans, dim, patch).stride(patch).padding(padding)));
 }
 
 VisionTransformerImpl::VisionTransformerImpl(const ViTConfig& c) : config(c) {
-  patch_embed = register_module("patch_embed", PatchEmbed(c.in_chans, c.embed_dim, c.patch_size));
+  patch_embed = register_module("patch_embed",
+                                PatchEmbed(c.in_chans, c.embed_dim, c.patch_size, c.patch_padding));
   if (c.class_token) cls_token = register_parameter("cls_token", torch::zeros({1, 1, c.embed_dim}));
   if (c.reg_tokens > 0)
     reg_token = register_parameter("reg_token", torch::zeros({1, c.reg_tokens, c.embed_dim}));
   pos_embed = register_parameter("pos_embed", torch::zeros({1, c.posEmbedLength(), c.embed_dim}));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int i = 0; i < c.depth; ++i) blocks->push_back(Block(c));
-  norm = register_module("norm", layerNorm(c.embed_dim, c.norm_eps));
+  if (c.final_norm) norm = register_module("norm", layerNorm(c.embed_dim, c.norm_eps));
 }
 
 void VisionTransformerImpl::clearPosEmbedCache() {
@@ -117,7 +121,7 @@ torch::Tensor VisionTransformerImpl::forwardFeatures(const torch::Tensor& input)
     x = x + pos;
   }
   for (const auto& block : *blocks) x = block->as<Block>()->forward(x);
-  return norm(x);
+  return norm ? norm(x) : x;
 }
 
 torch::Tensor VisionTransformerImpl::forwardPatchGrid(const torch::Tensor& input) {

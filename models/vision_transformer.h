@@ -34,9 +34,10 @@ struct AttentionImpl : torch::nn::Module {
 TORCH_MODULE(Attention);
 
 struct MlpImpl : torch::nn::Module {
-  MlpImpl(int64_t dim, int64_t hidden);
+  MlpImpl(int64_t dim, int64_t hidden, bool gelu_tanh = false);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  bool gelu_tanh;  // tanh-approximated GELU (timm's 'gelu_tanh'), else exact erf GELU
 };
 TORCH_MODULE(Mlp);
 
@@ -52,7 +53,7 @@ struct BlockImpl : torch::nn::Module {
 TORCH_MODULE(Block);
 
 struct PatchEmbedImpl : torch::nn::Module {
-  PatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch);
+  PatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch, int64_t padding = 0);
   // [B, C, H, W] -> [B, D, H/p, W/p]
   torch::Tensor forward(const torch::Tensor& x) { return proj(x); }
   torch::nn::Conv2d proj{nullptr};
@@ -62,7 +63,7 @@ TORCH_MODULE(PatchEmbed);
 struct VisionTransformerImpl : torch::nn::Module {
   explicit VisionTransformerImpl(const ViTConfig& c);
   // [B, C, H, W] (H, W multiples of the patch size) -> tokens [B, prefix + h*w, D],
-  // after the final norm: timm's forward_features.
+  // after the final norm (when the model has one): timm's forward_features.
   torch::Tensor forwardFeatures(const torch::Tensor& x);
   // The patch tokens of forwardFeatures as a grid [B, h, w, D].
   torch::Tensor forwardPatchGrid(const torch::Tensor& x);
@@ -71,7 +72,7 @@ struct VisionTransformerImpl : torch::nn::Module {
   PatchEmbed patch_embed{nullptr};
   torch::Tensor cls_token, reg_token, pos_embed;  // undefined when absent
   torch::nn::ModuleList blocks{nullptr};
-  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::LayerNorm norm{nullptr};  // null when config.final_norm is false
 
  private:
   // pos_embed resampled to an h x w grid, cached per grid (the weights never change

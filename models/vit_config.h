@@ -25,7 +25,11 @@ struct ViTConfig {
   int reg_tokens = 0;
   bool no_embed_class = false;  // position embedding excludes the prefix tokens
   bool layer_scale = false;     // blocks have ls1.gamma / ls2.gamma
+  bool gelu_tanh = false;       // MLP activation: tanh-approximated GELU (else exact erf GELU)
+  bool final_norm = true;       // forward_features ends with `norm` (false: average-pool
+                                // models whose LayerNorm is fc_norm, after pooling)
   double norm_eps = 1e-6;
+  int patch_padding = 0;  // zero padding of the patch-embedding conv (DOFA: 1)
 
   // pretrained_cfg
   int input_height = 224;
@@ -41,7 +45,10 @@ struct ViTConfig {
 };
 
 // Defaults implied by a timm architecture name such as vit_small_patch14_reg4_dinov2
-// or deit_tiny_patch16_224. CPLError + nullopt for names that are not plain ViTs.
+// or deit_tiny_patch16_224: timm's own per-architecture values (embed dim, depth,
+// heads, activation, final norm). CPLError + nullopt, naming the family and why, for
+// names the native ViT does not compute exactly (CLIP pre-norm, residual post-norm,
+// parallel blocks, SwiGLU, hybrids, ...) and for names it does not know.
 std::optional<ViTConfig> vitConfigFromArchitecture(const std::string& architecture);
 
 // Reads config.json (may be empty: then everything is inferred from the weights,

@@ -28,5 +28,16 @@ echo "== a descriptor that QGIS opens like any raster: $out/features.vitfeat"
 gdal_translate -q -of VITFEAT "VITFEAT:$src" "$out/features.vitfeat" \
   -oo MODEL="$model" -oo STRIDE=112 -oo BLEND=cosine
 gdalinfo -mdd VITFEAT "$out/features.vitfeat" | grep -E "^Driver|^Size|^Pixel Size|^  (MODEL|TILE_SIZE|STRIDE|BLEND|NORMALIZE)="
-gdalinfo -stats "$out/features.tif" | grep -E "^Band 1 |^Band 192 |STATISTICS_(MEAN|STDDEV)=" | head -6
-echo "== done: $out/features.tif ($(gdalinfo "$out/features.tif" | grep -c '^Band') bands)"
+# awk, not head: head would close the pipe early and kill gdalinfo with SIGPIPE
+# (exit status 141 under pipefail).
+gdalinfo -stats "$out/features.tif" | grep -E "^Band 1 |^Band 192 |STATISTICS_(MEAN|STDDEV)=" | awk 'NR <= 6'
+echo "== views of the features: a PCA false-colour image and 6 k-means clusters"
+gdal_translate -q -of VITPCA "VITPCA:$out/features.tif" "$out/pca.vitpca" -oo RGB=YES
+gdal_translate -q "$out/pca.vitpca" "$out/pca_rgb.tif"
+gdal_translate -q -of VITCLUSTER "VITCLUSTER:$out/features.tif" "$out/clusters.vitcluster" \
+  -oo N_CLUSTERS=6
+gdal_translate -q "$out/clusters.vitcluster" "$out/clusters.tif"
+gdalinfo -mdd VITPCA "$out/pca.vitpca" | grep -E "^  EXPLAINED_VARIANCE_RATIO="
+gdalinfo -mdd VITCLUSTER "$out/clusters.vitcluster" | grep -E "^  CLUSTER_SIZES="
+echo "== done: $out/features.tif ($(gdalinfo "$out/features.tif" | grep -c '^Band') bands)," \
+  "$out/pca_rgb.tif, $out/clusters.tif and their descriptors (open them in QGIS)"

@@ -11,6 +11,9 @@ packages=(
   # LibTorch's fp32 speed depends on an optimised BLAS: ~20x over the reference one.
   libopenblas0-openmp
   python3-numpy python3-gdal
+  # tests only: PCA and k-means are checked against scikit-learn, and the views
+  # are rendered by QGIS (headless)
+  python3-sklearn python3-qgis
   # tests only: real torch.save files to check the .pth reader against
   python3-torch
 )

@@ -18,10 +18,13 @@ void setupGdal() {
 }
 
 void writeRaster(const std::string& path, int width, int height, int bands, GDALDataType type,
-                 const std::function<double(int, int, int)>& value) {
+                 const std::function<double(int, int, int)>& value,
+                 const std::vector<std::string>& creationOptions) {
   GDALAllRegister();
   GDALDriver* gtiff = GetGDALDriverManager()->GetDriverByName("GTiff");
-  DatasetPtr ds(gtiff->Create(path.c_str(), width, height, bands, type, nullptr));
+  CPLStringList co;
+  for (const std::string& o : creationOptions) co.AddString(o.c_str());
+  DatasetPtr ds(gtiff->Create(path.c_str(), width, height, bands, type, co.List()));
   if (!ds) throw std::runtime_error("cannot create " + path);
   double gt[6] = {500000, 10, 0, 5200000, 0, -10};
   ds->SetGeoTransform(gt);
@@ -60,6 +63,14 @@ DatasetPtr openFeatures(const std::string& source,
   for (const auto& [k, v] : options) oo.SetNameValue(k.c_str(), v.c_str());
   const std::string name = "VITFEAT:" + source;
   return DatasetPtr(GDALDataset::Open(name.c_str(), GDAL_OF_RASTER, nullptr, oo.List()));
+}
+
+DatasetPtr openDataset(const std::string& name, const std::map<std::string, std::string>& options) {
+  setupGdal();
+  CPLStringList oo;
+  for (const auto& [k, v] : options) oo.SetNameValue(k.c_str(), v.c_str());
+  return DatasetPtr(
+      GDALDataset::Open(name.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR, nullptr, oo.List()));
 }
 
 std::vector<float> readWindow(GDALDataset* ds, int x0, int y0, int w, int h) {

@@ -30,7 +30,8 @@ void setupGdal();
 
 // A GeoTIFF in EPSG:32633 with 10 m pixels at (500000, 5200000); value(x, y, band0).
 void writeRaster(const std::string& path, int width, int height, int bands, GDALDataType type,
-                 const std::function<double(int, int, int)>& value);
+                 const std::function<double(int, int, int)>& value,
+                 const std::vector<std::string>& creationOptions = {});
 
 // A seeded random timm-layout ViT folder (config.json + model.safetensors):
 // patch 16, the given input size, depth and width, 3 stored input channels.
@@ -40,6 +41,11 @@ std::string writeTinyModel(const std::string& dir, int inputSize = 64, int depth
 // Opens VITFEAT:<source> with KEY=VALUE open options (registers the driver).
 DatasetPtr openFeatures(const std::string& source,
                         const std::map<std::string, std::string>& options);
+
+// Opens any raster (a view connection string, a descriptor...) with KEY=VALUE
+// open options, verbose errors (registers the drivers).
+DatasetPtr openDataset(const std::string& name,
+                       const std::map<std::string, std::string>& options = {});
 
 // Every band of a window, band-sequential [b][y][x], as float32.
 std::vector<float> readWindow(GDALDataset* ds, int x0, int y0, int w, int h);

@@ -1,0 +1,281 @@
+// VITSIM: cosine similarity of every cell's features to reference features,
+// the mean feature of points given as POINTS or taken from a VECTOR dataset;
+// with GROUP_BY, one band per class and the index of the most similar class.
+#include <cpl_error.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "driver/views/reference_points.h"
+#include "driver/views/view_algorithm.h"
+#include "pixelfunctions/cosine.h"
+
+namespace vitfeat {
+
+namespace {
+
+constexpr const char* kDriver = "VITSIM";
+
+class SimilarityView final : public ViewAlgorithm {
+ public:
+  explicit SimilarityView(ViewOptions& o)
+      : points_(o.text("POINTS")), pointsSrs_(o.text("POINTS_SRS")) {
+    query_.path = o.text("VECTOR");
+    query_.layer = o.text("LAYER");
+    query_.where = o.text("WHERE");
+    query_.groupBy = o.text("GROUP_BY");
+    query_.samples = o.integer("SAMPLES", 50, 1, 1000000);
+    query_.seed = o.seed("SEED", 0);
+    if (points_.empty() == query_.path.empty())
+      o.fail("POINTS/VECTOR", points_.empty() ? "(neither)" : "(both)",
+             "give the reference as exactly one of POINTS=x,y;x,y;... or VECTOR=<OGR dataset>");
+    if (!query_.groupBy.empty() && query_.path.empty())
+      o.fail("GROUP_BY", query_.groupBy, "GROUP_BY needs VECTOR (a field of its layer)");
+    for (const char* vectorOnly : {"LAYER", "WHERE", "SAMPLES"})
+      if (o.has(vectorOnly) && query_.path.empty())
+        o.fail(vectorOnly, o.text(vectorOnly), "only used with VECTOR");
+    if (o.has("POINTS_SRS") && points_.empty())
+      o.fail("POINTS_SRS", pointsSrs_, "only used with POINTS (a VECTOR carries its own CRS)");
+  }
+
+  bool fit(const FeatureSource& source, GDALProgressFunc progress, void* data) override {
+    const OGRSpatialReference* srs = source.dataset()->GetSpatialRef();
+    const auto refs = points_.empty() ? pointsFromVector(query_, srs, kDriver)
+                                      : pointsFromText(points_, pointsSrs_, srs, kDriver);
+    if (!refs) return false;
+    double gt[6];
+    if (source.dataset()->GetGeoTransform(gt) != CE_None) {
+      gt[0] = gt[3] = gt[2] = gt[4] = 0;
+      gt[1] = gt[5] = 1;  // pixel coordinates
+    }
+    double inv[6];
+    if (!GDALInvGeoTransform(gt, inv)) {
+      CPLError(CE_Failure, CPLE_AppDefined, "%s: the geotransform of %s cannot be inverted",
+               kDriver, source.name().c_str());
+      return false;
+    }
+    // Points by source block, so each block's features are read once.
+    std::map<std::pair<int, int>, std::vector<size_t>> byBlock;
+    std::vector<std::pair<int, int>> cell(refs->points.size());
+    int outside = 0;
+    for (size_t i = 0; i < refs->points.size(); ++i) {
+      const auto& p = refs->points[i];
+      const double px = inv[0] + inv[1] * p.x + inv[2] * p.y;
+      const double py = inv[3] + inv[4] * p.x + inv[5] * p.y;
+      if (!(px >= 0 && py >= 0 && px < source.width() && py < source.height())) {
+        ++outside;
+        continue;
+      }
+      cell[i] = {static_cast<int>(px), static_cast<int>(py)};
+      byBlock[{cell[i].first / source.blockWidth(), cell[i].second / source.blockHeight()}]
+          .push_back(i);
+    }
+    const int d = source.bands();
+    const int groups = static_cast<int>(refs->groups.size());
+    Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(groups, d);
+    counts_.assign(groups, 0);
+    int noData = 0;
+    size_t done = 0;
+    std::vector<float> planes;
+    for (const auto& [block, indices] : byBlock) {
+      const CellRect window =
+          CellRect{block.first * source.blockWidth(), block.second * source.blockHeight(),
+                   source.blockWidth(), source.blockHeight()}
+              .intersect({0, 0, source.width(), source.height()});
+      if (!source.read(window, planes)) return false;
+      const size_t n = static_cast<size_t>(window.width) * window.height;
+      for (const size_t i : indices) {
+        const size_t at = static_cast<size_t>(cell[i].second - window.y0) * window.width +
+                          (cell[i].first - window.x0);
+        if (std::isnan(planes[at])) {
+          ++noData;
+          continue;
+        }
+        const int g = refs->points[i].group;
+        for (int b = 0; b < d; ++b) sum(g, b) += planes[b * n + at];
+        ++counts_[g];
+      }
+      done += indices.size();
+      if (progress && !progress(static_cast<double>(done) / refs->points.size(),
+                                "VITSIM: reading reference features", data)) {
+        CPLError(CE_Failure, CPLE_UserInterrupt, "%s: fit interrupted", kDriver);
+        return false;
+      }
+    }
+    total_ = static_cast<int>(refs->points.size());
+    outside_ = outside;
+    noData_ = noData;
+    if (outside + noData > 0)
+      CPLError(CE_Warning, CPLE_AppDefined,
+               "%s: %d of %d reference points ignored: %d outside the raster, %d on no data",
+               kDriver, outside + noData, total_, outside, noData);
+    for (int g = 0; g < groups; ++g)
+      if (counts_[g] == 0) {
+        CPLError(CE_Failure, CPLE_AppDefined,
+                 "%s: no reference point%s%s lies on data inside %s (%d points given)", kDriver,
+                 groups > 1 ? " of class " : "", groups > 1 ? refs->groups[g].c_str() : "",
+                 source.name().c_str(), total_);
+        return false;
+      }
+    groups_ = refs->groups;
+    references_.resize(groups, d);
+    for (int g = 0; g < groups; ++g) references_.row(g) = sum.row(g) / counts_[g];
+    for (int g = 0; g < groups; ++g)
+      if (references_.row(g).norm() == 0) {
+        CPLError(CE_Failure, CPLE_AppDefined,
+                 "%s: the reference feature%s%s is all zeros: cosine similarity is undefined",
+                 kDriver, groups > 1 ? " of class " : "", refs->groups[g].c_str());
+        return false;
+      }
+    return true;
+  }
+
+  CPLJSONObject saveFit() const override {
+    CPLJSONObject o;
+    CPLJSONArray groups, counts;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      groups.Add(groups_[g]);
+      counts.Add(static_cast<GInt64>(counts_[g]));
+    }
+    o.Add("groups", groups);
+    o.Add("points_used", counts);
+    o.Add("points_given", total_);
+    o.Add("points_outside", outside_);
+    o.Add("points_on_no_data", noData_);
+    o.Add("references", toJson(references_));
+    return o;
+  }
+
+  bool loadFit(const CPLJSONObject& o, int d) override {
+    const CPLJSONArray groups = o.GetArray("groups");
+    if (!groups.IsValid() || groups.Size() < 1) {
+      CPLError(CE_Failure, CPLE_AppDefined, "%s: the saved fit has no groups", kDriver);
+      return false;
+    }
+    groups_.clear();
+    for (int g = 0; g < groups.Size(); ++g) groups_.push_back(groups[g].ToString());
+    if (query_.groupBy.empty() != (groups_.size() == 1 && groups_[0].empty())) {
+      CPLError(CE_Failure, CPLE_AppDefined, "%s: the saved fit's groups do not match GROUP_BY",
+               kDriver);
+      return false;
+    }
+    Eigen::VectorXd counts;
+    if (!fromJson(o.GetArray("points_used"), groups.Size(), counts, kDriver, "points_used") ||
+        !fromJson(o.GetArray("references"), groups.Size(), d, references_, kDriver, "references"))
+      return false;
+    counts_.assign(counts.data(), counts.data() + counts.size());
+    total_ = o.GetInteger("points_given", 0);
+    outside_ = o.GetInteger("points_outside", 0);
+    noData_ = o.GetInteger("points_on_no_data", 0);
+    return true;
+  }
+
+  std::vector<ViewBand> bands() const override {
+    std::vector<ViewBand> out;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      ViewBand b;
+      b.noData = std::numeric_limits<double>::quiet_NaN();
+      b.description = groups_.size() == 1 && groups_[0].empty() ? "similarity" : groups_[g];
+      b.pixelFunction = "vitfeat_cosine";
+      b.pixelFunctionArguments.SetNameValue(
+          "reference", joinNumbers(Eigen::VectorXd(references_.row(g).transpose())).c_str());
+      out.push_back(b);
+    }
+    if (!query_.groupBy.empty()) {
+      ViewBand b;
+      b.noData = std::numeric_limits<double>::quiet_NaN();
+      b.description = "most_similar";
+      b.categories = groups_;
+      b.pixelFunction = "vitfeat_nearest";
+      std::string refs;
+      for (size_t g = 0; g < groups_.size(); ++g)
+        refs +=
+            (g ? ";" : "") +
+            joinNumbers(Eigen::VectorXd(references_.row(static_cast<Eigen::Index>(g)).transpose()));
+      b.pixelFunctionArguments.SetNameValue("centroids", refs.c_str());
+      b.pixelFunctionArguments.SetNameValue("metric", "cosine");
+      out.push_back(b);
+    }
+    return out;
+  }
+
+  void apply(const Eigen::Ref<const Eigen::MatrixXf>& cells,
+             Eigen::Ref<Eigen::MatrixXf> out) const override {
+    const Eigen::Index groups = static_cast<Eigen::Index>(groups_.size());
+    for (Eigen::Index g = 0; g < groups; ++g)
+      math::cosineSimilarity(references_.row(g).transpose(), cells, out.col(g));
+    if (query_.groupBy.empty()) return;
+    std::vector<int> best;
+    math::argmaxRows(out.leftCols(groups), best);
+    for (size_t i = 0; i < best.size(); ++i)
+      out(static_cast<Eigen::Index>(i), groups) =
+          best[i] < 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(best[i]);
+  }
+
+  void describe(CPLStringList& r) const override {
+    r.SetNameValue("POINTS_GIVEN", CPLSPrintf("%d", total_));
+    r.SetNameValue("POINTS_OUTSIDE", CPLSPrintf("%d", outside_));
+    r.SetNameValue("POINTS_ON_NO_DATA", CPLSPrintf("%d", noData_));
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      const std::string suffix = groups_.size() == 1 ? "" : CPLSPrintf("_%zu", g + 1);
+      if (groups_.size() > 1) r.SetNameValue(("CLASS" + suffix).c_str(), groups_[g].c_str());
+      r.SetNameValue(("POINTS_USED" + suffix).c_str(),
+                     CPLSPrintf("%lld", static_cast<long long>(counts_[g])));
+      r.SetNameValue(
+          ("REFERENCE" + suffix).c_str(),
+          joinNumbers(Eigen::VectorXd(references_.row(static_cast<Eigen::Index>(g)).transpose()))
+              .c_str());
+    }
+  }
+
+ private:
+  std::string points_, pointsSrs_;
+  VectorQuery query_;
+  std::vector<std::string> groups_;
+  std::vector<int64_t> counts_;
+  Eigen::MatrixXd references_;  // groups x d
+  int total_ = 0, outside_ = 0, noData_ = 0;
+};
+
+}  // namespace
+
+const ViewKind& similarityView() {
+  static const ViewKind kind{
+      kDriver,
+      "Cosine similarity of vitfeat features to reference points",
+      "vitsim",
+      "docs/views.md#vitsim",
+      {{"POINTS",
+        "string",
+        "",
+        "Reference points x,y;x,y;... (their mean feature is the reference)",
+        {}},
+       {"POINTS_SRS", "string", "raster CRS", "CRS of POINTS (any GDAL SRS definition)", {}},
+       {"VECTOR",
+        "string",
+        "",
+        "Reference geometries: any OGR dataset (points, lines, polygons)",
+        {}},
+       {"LAYER", "string", "first layer", "Layer of VECTOR", {}},
+       {"WHERE", "string", "", "Attribute filter on VECTOR's layer (OGR SQL)", {}},
+       {"GROUP_BY",
+        "string",
+        "",
+        "Field of VECTOR: one similarity band per distinct value, plus the index of the most "
+        "similar one",
+        {}},
+       {"SAMPLES",
+        "int",
+        "50",
+        "Seeded points drawn per class in its polygons (by area) and lines (by length)",
+        {}},
+       {"SEED", "int", "0", "Seed of the polygon and line sampling", {}}},
+      [](ViewOptions& o) -> std::unique_ptr<ViewAlgorithm> {
+        auto v = std::make_unique<SimilarityView>(o);
+        return o.ok() ? std::move(v) : nullptr;
+      }};
+  return kind;
+}
+
+}  // namespace vitfeat

@@ -1,0 +1,88 @@
+// What makes one view differ from another: its options, how it fits on a
+// feature source, how the fit is saved and restored, the bands it outputs and
+// the math applied to a window of feature cells. Everything else (opening,
+// reading windows, persistence, descriptors, VRT export, GDAL plumbing) is the
+// ViewDataset's, once for every view.
+#pragma once
+
+#include <cpl_json.h>
+#include <cpl_string.h>
+#include <gdal.h>
+
+#include <Eigen/Dense>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "driver/feature_options.h"
+#include "driver/views/feature_source.h"
+#include "driver/views/view_options.h"
+
+namespace vitfeat {
+
+// One output band: how it looks to GDAL and how a VRT computes it.
+struct ViewBand {
+  GDALDataType type = GDT_Float32;
+  std::string description;
+  double noData = 0;  // NaN for floating-point bands
+  GDALColorInterp colorInterp = GCI_Undefined;
+  std::vector<std::string> categories;  // category names, by value
+  std::vector<GDALColorEntry> colors;   // colour table, empty for none
+  // The VRT pixel function (pixelfunctions/vrt_pixel_functions.h) computing
+  // this band from the feature bands, and its arguments.
+  std::string pixelFunction;
+  CPLStringList pixelFunctionArguments;
+};
+
+class ViewAlgorithm {
+ public:
+  virtual ~ViewAlgorithm() = default;
+
+  // Fits on the source. progress may be called often; false + CPLError on
+  // failure or cancellation.
+  virtual bool fit(const FeatureSource& source, GDALProgressFunc progress, void* progressData) = 0;
+  // The fit as JSON, and back (checked against the source's band count).
+  virtual CPLJSONObject saveFit() const = 0;
+  virtual bool loadFit(const CPLJSONObject& fit, int sourceBands) = 0;
+
+  virtual std::vector<ViewBand> bands() const = 0;
+  // cells: n x d feature cells (a row of NaN: no data); out: n x bands(),
+  // values in each band's data type's range (no-data values included).
+  virtual void apply(const Eigen::Ref<const Eigen::MatrixXf>& cells,
+                     Eigen::Ref<Eigen::MatrixXf> out) const = 0;
+  // The fitted parameters as metadata items of the view's domain.
+  virtual void describe(CPLStringList& record) const = 0;
+};
+
+// A view driver: its GDAL names, its own options and how to make its algorithm
+// from them (nullptr after CPLError when an option is invalid).
+struct ViewKind {
+  const char* driver;     // VITPCA
+  const char* longName;   // for GDAL_DMD_LONGNAME
+  const char* extension;  // descriptor extension, e.g. vitpca
+  const char* helpTopic;  // docs/views.md anchor
+  std::vector<OptionSpec> options;
+  std::function<std::unique_ptr<ViewAlgorithm>(ViewOptions&)> create;
+};
+
+const ViewKind& pcaView();
+const ViewKind& clusterView();
+const ViewKind& similarityView();
+
+// Helpers shared by the algorithms.
+std::string joinNumbers(const double* values, size_t count, const char* separator = ",");
+inline std::string joinNumbers(const Eigen::VectorXd& v, const char* separator = ",") {
+  return joinNumbers(v.data(), static_cast<size_t>(v.size()), separator);
+}
+CPLJSONArray toJson(const Eigen::VectorXd& v);
+CPLJSONArray toJson(const Eigen::MatrixXd& m);  // rows
+// false + CPLError naming `what` when the array is not `size` numbers.
+bool fromJson(const CPLJSONArray& a, Eigen::Index size, Eigen::VectorXd& v, const char* driver,
+              const char* what);
+bool fromJson(const CPLJSONArray& a, Eigen::Index rows, Eigen::Index cols, Eigen::MatrixXd& m,
+              const char* driver, const char* what);
+// A palette of n well separated colours (deterministic).
+std::vector<GDALColorEntry> categoryColors(int n);
+
+}  // namespace vitfeat

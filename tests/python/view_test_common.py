@@ -1,0 +1,97 @@
+"""Shared set-up of the Python end-to-end tests of the vitfeat views.
+
+Run the tests with Debian's /usr/bin/python3 (python3-gdal, python3-numpy,
+python3-sklearn, python3-qgis). CTest sets GDAL_DRIVER_PATH to the freshly
+built plugin folder; run by hand, the scripts default to <repo>/build/gdalplugins.
+"""
+import os
+import sys
+
+SKIP = 77  # CTest's SKIP_RETURN_CODE for these tests
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def set_environment():
+    """Environment the plugin reads when GDAL loads it: call before importing osgeo/qgis."""
+    os.environ.setdefault("GDAL_DRIVER_PATH", os.path.join(REPO, "build", "gdalplugins"))
+    # No on-disk fit cache: every process fits afresh (fits are still shared in memory
+    # within one process).
+    os.environ.setdefault("VITFEAT_FIT_CACHE", "NO")
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def require_modules(*names):
+    """Imports the named modules; a missing one skips the test (exit code 77)."""
+    import importlib
+
+    modules = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError as e:
+            print(f"SKIPPED: python module {name} is missing ({e}); "
+                  f"install Debian's package for it and run with /usr/bin/python3")
+            sys.exit(SKIP)
+    return modules
+
+
+def require_drivers(gdal, *names):
+    """The plugin must register the view drivers: a missing one is a failure, not a skip."""
+    missing = [n for n in names if gdal.GetDriverByName(n) is None]
+    if missing:
+        print(f"FAIL: GDAL drivers {', '.join(missing)} not registered; "
+              f"GDAL_DRIVER_PATH={os.environ.get('GDAL_DRIVER_PATH')}")
+        sys.exit(1)
+
+
+def write_features(gdal, path, cube, nodata=None, block=16):
+    """Writes cube (bands x height x width, float32) as a tiled Float32 GeoTIFF in
+    EPSG:32633 with 10 m cells."""
+    from osgeo import osr
+
+    bands, height, width = cube.shape
+    driver = gdal.GetDriverByName("GTiff")
+    ds = driver.Create(path, width, height, bands, gdal.GDT_Float32,
+                       ["TILED=YES", f"BLOCKXSIZE={block}", f"BLOCKYSIZE={block}",
+                        "INTERLEAVE=PIXEL"])
+    ds.SetGeoTransform((500000.0, 10.0, 0.0, 5200000.0, 0.0, -10.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds.SetProjection(srs.ExportToWkt())
+    for b in range(bands):
+        band = ds.GetRasterBand(b + 1)
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        band.WriteArray(cube[b])
+    ds.FlushCache()
+    ds = None
+
+
+def numbers(text):
+    import numpy as np
+
+    return np.array([float(v) for v in text.split(",")], dtype=np.float64)
+
+
+class Checks:
+    """Collects named checks, prints each with its number, and gives the exit code."""
+
+    def __init__(self):
+        self.failed = []
+
+    def check(self, name, ok, detail=""):
+        print(f"  {'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}")
+        if not ok:
+            self.failed.append(name)
+        return ok
+
+    def below(self, name, value, tolerance):
+        return self.check(name, bool(value <= tolerance), f"{value:.3e} (tolerance {tolerance:.0e})")
+
+    def exit_code(self):
+        if self.failed:
+            print(f"FAILED {len(self.failed)} check(s): " + "; ".join(self.failed))
+            return 1
+        print("PASSED")
+        return 0
