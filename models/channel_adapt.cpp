@@ -1,5 +1,6 @@
 #include "models/channel_adapt.h"
 
+#include <cpl_error.h>
 #include <torch/torch.h>
 
 namespace vitfeat {
@@ -24,6 +25,22 @@ std::optional<torch::Tensor> adaptInputConv(int64_t in_chans, const torch::Tenso
     out.mul_(3.0 / static_cast<double>(in_chans));
   }
   return out.to(weight.scalar_type());
+}
+
+bool adaptInputConvIn(StateDict& weights, const std::string& key, int64_t in_chans,
+                      const std::string& weightsPath) {
+  const torch::Tensor& stored = weights.at(key);
+  auto adapted = adaptInputConv(in_chans, stored);
+  if (!adapted) {
+    CPLError(CE_Failure, CPLE_NotSupported,
+             "%s: cannot adapt a %lld-channel %s to %lld input bands (timm's rule adapts "
+             "3-channel weights to any count, and 1-3 or multiple-of-3 channel weights to 1)",
+             weightsPath.c_str(), static_cast<long long>(stored.size(1)), key.c_str(),
+             static_cast<long long>(in_chans));
+    return false;
+  }
+  weights[key] = *adapted;
+  return true;
 }
 
 }  // namespace vitfeat

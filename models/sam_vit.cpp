@@ -9,6 +9,7 @@
 
 #include "models/channel_adapt.h"
 #include "models/module_loading.h"
+#include "models/vit_config.h"
 
 namespace vitfeat {
 
@@ -28,12 +29,6 @@ const SamSize kSamSizes[] = {{"base", 768, 12, 12, {2, 5, 8, 11}},
 const std::regex& samPattern() {
   static const std::regex re(R"(^samvit_(base|large|huge)_patch16$)");
   return re;
-}
-
-std::vector<float> floatList(const CPLJSONArray& a) {
-  std::vector<float> out;
-  for (int i = 0; i < a.Size(); ++i) out.push_back(static_cast<float>(a[i].ToDouble()));
-  return out;
 }
 
 // timm's get_rel_pos for q_size == k_size == size: the table resized linearly
@@ -192,20 +187,7 @@ std::optional<SamConfig> samConfigFromFiles(const std::string& configPath, const
   }
 
   c.input_height = c.input_width = c.img_size;
-  const CPLJSONObject cfg = root.GetObj("pretrained_cfg");
-  if (cfg.IsValid()) {
-    const CPLJSONArray isz = cfg.GetArray("input_size");
-    if (isz.IsValid() && isz.Size() == 3) {
-      c.input_height = isz[1].ToInteger();
-      c.input_width = isz[2].ToInteger();
-    }
-    const CPLJSONArray mean = cfg.GetArray("mean");
-    const CPLJSONArray std = cfg.GetArray("std");
-    if (mean.IsValid() && std.IsValid() && mean.Size() > 0 && mean.Size() == std.Size()) {
-      c.mean = floatList(mean);
-      c.std = floatList(std);
-    }
-  }
+  readPretrainedCfg(root, &c.input_height, &c.input_width, &c.mean, &c.std);
   return c;
 }
 
@@ -387,14 +369,8 @@ std::unique_ptr<Encoder> createSamEncoder(const SamConfig& stored, const StateDi
   SamConfig config = stored;
   StateDict weights = sd;
   if (options.in_chans > 0 && options.in_chans != stored.in_chans) {
-    auto adapted = adaptInputConv(options.in_chans, sd.at("patch_embed.proj.weight"));
-    if (!adapted) {
-      CPLError(CE_Failure, CPLE_NotSupported,
-               "%s: cannot adapt a %d-channel patch_embed.proj.weight to %d input bands",
-               weightsPath.c_str(), stored.in_chans, options.in_chans);
+    if (!adaptInputConvIn(weights, "patch_embed.proj.weight", options.in_chans, weightsPath))
       return nullptr;
-    }
-    weights["patch_embed.proj.weight"] = *adapted;
     config.in_chans = options.in_chans;
   }
   try {

@@ -396,21 +396,25 @@ std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const
 
   // Input size and normalisation from pretrained_cfg.
   c.input_height = c.input_width = c.img_size;
-  const CPLJSONObject cfg = root.GetObj("pretrained_cfg");
-  if (cfg.IsValid()) {
-    const CPLJSONArray size = cfg.GetArray("input_size");
-    if (size.IsValid() && size.Size() == 3) {
-      c.input_height = size[1].ToInteger();
-      c.input_width = size[2].ToInteger();
-    }
-    const CPLJSONArray mean = cfg.GetArray("mean");
-    const CPLJSONArray std = cfg.GetArray("std");
-    if (mean.IsValid() && std.IsValid() && mean.Size() > 0 && mean.Size() == std.Size()) {
-      c.mean = floatList(mean);
-      c.std = floatList(std);
-    }
-  }
+  readPretrainedCfg(root, &c.input_height, &c.input_width, &c.mean, &c.std);
   return c;
+}
+
+void readPretrainedCfg(const CPLJSONObject& root, int* height, int* width, std::vector<float>* mean,
+                       std::vector<float>* std) {
+  const CPLJSONObject cfg = root.GetObj("pretrained_cfg");
+  if (!cfg.IsValid()) return;
+  const CPLJSONArray size = cfg.GetArray("input_size");
+  if (size.IsValid() && size.Size() == 3) {
+    *height = size[1].ToInteger();
+    *width = size[2].ToInteger();
+  }
+  const CPLJSONArray m = cfg.GetArray("mean");
+  const CPLJSONArray s = cfg.GetArray("std");
+  if (m.IsValid() && s.IsValid() && m.Size() > 0 && m.Size() == s.Size()) {
+    *mean = floatList(m);
+    *std = floatList(s);
+  }
 }
 
 }  // namespace vitfeat

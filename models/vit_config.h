@@ -3,6 +3,8 @@
 // shapes in the state dict, which have the last word on structure.
 #pragma once
 
+#include <cpl_json.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,5 +58,10 @@ std::optional<ViTConfig> vitConfigFromArchitecture(const std::string& architectu
 // Names weightsPath in errors.
 std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const StateDict& sd,
                                             const std::string& weightsPath);
+
+// The input size (`pretrained_cfg.input_size`, [C, H, W]) and normalisation
+// (`mean`, `std`) of a hub config.json root; what is absent is left as it is.
+void readPretrainedCfg(const CPLJSONObject& root, int* height, int* width, std::vector<float>* mean,
+                       std::vector<float>* std);
 
 }  // namespace vitfeat

@@ -24,16 +24,8 @@ std::unique_ptr<ViTEncoder> ViTEncoder::create(const ViTConfig& stored, const St
   ViTConfig config = stored;
   StateDict weights = sd;  // shallow: tensors are shared, only replaced ones differ
   if (options.in_chans > 0 && options.in_chans != stored.in_chans) {
-    auto adapted = adaptInputConv(options.in_chans, sd.at("patch_embed.proj.weight"));
-    if (!adapted) {
-      CPLError(CE_Failure, CPLE_NotSupported,
-               "%s: cannot adapt a %d-channel patch_embed.proj.weight to %d input bands "
-               "(timm's rule adapts 3-channel weights to any count, and 1-3 or multiple-of-3 "
-               "channel weights to 1)",
-               weightsPath.c_str(), stored.in_chans, options.in_chans);
+    if (!adaptInputConvIn(weights, "patch_embed.proj.weight", options.in_chans, weightsPath))
       return nullptr;
-    }
-    weights["patch_embed.proj.weight"] = *adapted;
     config.in_chans = options.in_chans;
   }
 
