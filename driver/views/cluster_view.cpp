@@ -77,12 +77,13 @@ class ClusterView final : public ViewAlgorithm {
     // One entry per label: QGIS lists every entry in the legend, and the
     // no-data value is declared as such.
     b.colors = categoryColors(k);
-    b.pixelFunction = "vitfeat_nearest";
-    std::string centroids;
-    for (int c = 0; c < k; ++c)
-      centroids += (c ? ";" : "") + joinNumbers(Eigen::VectorXd(fit_.centroids.row(c).transpose()));
-    b.pixelFunctionArguments.SetNameValue("centroids", centroids.c_str());
     return {b};
+  }
+
+  VrtFunction vrtFunction(int) const override {
+    VrtFunction f{"vitfeat_nearest", {}};
+    f.arguments.SetNameValue("centroids", joinRows(fit_.centroids).c_str());
+    return f;
   }
 
   void apply(const Eigen::Ref<const Eigen::MatrixXf>& cells,
@@ -102,8 +103,7 @@ class ClusterView final : public ViewAlgorithm {
     for (const int64_t s : fit_.sizes) sizes += (sizes.empty() ? "" : ",") + std::to_string(s);
     r.SetNameValue("CLUSTER_SIZES", sizes.c_str());
     for (int c = 0; c < options_.clusters && c < 256; ++c)
-      r.SetNameValue(CPLSPrintf("CENTROID_%d", c),
-                     joinNumbers(Eigen::VectorXd(fit_.centroids.row(c).transpose())).c_str());
+      r.SetNameValue(CPLSPrintf("CENTROID_%d", c), joinRow(fit_.centroids, c).c_str());
   }
 
  private:

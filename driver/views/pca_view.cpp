@@ -101,17 +101,11 @@ class PcaView final : public ViewAlgorithm {
     std::vector<ViewBand> out;
     for (int c = 0; c < components_; ++c) {
       ViewBand b;
-      const Eigen::VectorXd direction = math::projectionDirection(fit_, c);
-      b.pixelFunction = "vitfeat_project";
-      b.pixelFunctionArguments.SetNameValue("mean", joinNumbers(fit_.mean).c_str());
-      b.pixelFunctionArguments.SetNameValue("direction", joinNumbers(direction).c_str());
       if (rgb_) {
         b.type = GDT_Byte;
         b.noData = 0;
         b.colorInterp = static_cast<GDALColorInterp>(GCI_RedBand + c);
         b.description = "PC" + std::to_string(c + 1) + " (stretched 1-255)";
-        b.pixelFunctionArguments.SetNameValue(
-            "stretch", CPLSPrintf("%.9g,%.9g", stretch_(c, 0), stretch_(c, 1)));
       } else {
         b.noData = std::numeric_limits<double>::quiet_NaN();
         b.description = "PC" + std::to_string(c + 1);
@@ -119,6 +113,15 @@ class PcaView final : public ViewAlgorithm {
       out.push_back(b);
     }
     return out;
+  }
+
+  VrtFunction vrtFunction(int c) const override {
+    VrtFunction f{"vitfeat_project", {}};
+    f.arguments.SetNameValue("mean", joinNumbers(fit_.mean).c_str());
+    f.arguments.SetNameValue("direction", joinNumbers(math::projectionDirection(fit_, c)).c_str());
+    if (rgb_)
+      f.arguments.SetNameValue("stretch", CPLSPrintf("%.9g,%.9g", stretch_(c, 0), stretch_(c, 1)));
+    return f;
   }
 
   void apply(const Eigen::Ref<const Eigen::MatrixXf>& cells,
@@ -137,8 +140,7 @@ class PcaView final : public ViewAlgorithm {
     r.SetNameValue("EXPLAINED_VARIANCE", joinNumbers(fit_.explainedVariance).c_str());
     r.SetNameValue("MEAN", joinNumbers(fit_.mean).c_str());
     for (int c = 0; c < components_; ++c) {
-      r.SetNameValue(CPLSPrintf("COMPONENT_%d", c + 1),
-                     joinNumbers(Eigen::VectorXd(fit_.components.row(c).transpose())).c_str());
+      r.SetNameValue(CPLSPrintf("COMPONENT_%d", c + 1), joinRow(fit_.components, c).c_str());
       if (rgb_)
         r.SetNameValue(CPLSPrintf("STRETCH_%d", c + 1),
                        CPLSPrintf("%.9g,%.9g", stretch_(c, 0), stretch_(c, 1)));

@@ -177,9 +177,6 @@ class SimilarityView final : public ViewAlgorithm {
       ViewBand b;
       b.noData = std::numeric_limits<double>::quiet_NaN();
       b.description = groups_.size() == 1 && groups_[0].empty() ? "similarity" : groups_[g];
-      b.pixelFunction = "vitfeat_cosine";
-      b.pixelFunctionArguments.SetNameValue(
-          "reference", joinNumbers(Eigen::VectorXd(references_.row(g).transpose())).c_str());
       out.push_back(b);
     }
     if (!query_.groupBy.empty()) {
@@ -187,17 +184,22 @@ class SimilarityView final : public ViewAlgorithm {
       b.noData = std::numeric_limits<double>::quiet_NaN();
       b.description = "most_similar";
       b.categories = groups_;
-      b.pixelFunction = "vitfeat_nearest";
-      std::string refs;
-      for (size_t g = 0; g < groups_.size(); ++g)
-        refs +=
-            (g ? ";" : "") +
-            joinNumbers(Eigen::VectorXd(references_.row(static_cast<Eigen::Index>(g)).transpose()));
-      b.pixelFunctionArguments.SetNameValue("centroids", refs.c_str());
-      b.pixelFunctionArguments.SetNameValue("metric", "cosine");
       out.push_back(b);
     }
     return out;
+  }
+
+  VrtFunction vrtFunction(int band) const override {
+    // Bands 0..groups-1: similarity to each class; then the most similar class.
+    if (band < static_cast<int>(groups_.size())) {
+      VrtFunction f{"vitfeat_cosine", {}};
+      f.arguments.SetNameValue("reference", joinRow(references_, band).c_str());
+      return f;
+    }
+    VrtFunction f{"vitfeat_nearest", {}};
+    f.arguments.SetNameValue("centroids", joinRows(references_).c_str());
+    f.arguments.SetNameValue("metric", "cosine");
+    return f;
   }
 
   void apply(const Eigen::Ref<const Eigen::MatrixXf>& cells,
@@ -222,10 +224,8 @@ class SimilarityView final : public ViewAlgorithm {
       if (groups_.size() > 1) r.SetNameValue(("CLASS" + suffix).c_str(), groups_[g].c_str());
       r.SetNameValue(("POINTS_USED" + suffix).c_str(),
                      CPLSPrintf("%lld", static_cast<long long>(counts_[g])));
-      r.SetNameValue(
-          ("REFERENCE" + suffix).c_str(),
-          joinNumbers(Eigen::VectorXd(references_.row(static_cast<Eigen::Index>(g)).transpose()))
-              .c_str());
+      r.SetNameValue(("REFERENCE" + suffix).c_str(),
+                     joinRow(references_, static_cast<Eigen::Index>(g)).c_str());
     }
   }
 

@@ -21,7 +21,7 @@
 
 namespace vitfeat {
 
-// One output band: how it looks to GDAL and how a VRT computes it.
+// One output band: how it looks to GDAL.
 struct ViewBand {
   GDALDataType type = GDT_Float32;
   std::string description;
@@ -29,10 +29,13 @@ struct ViewBand {
   GDALColorInterp colorInterp = GCI_Undefined;
   std::vector<std::string> categories;  // category names, by value
   std::vector<GDALColorEntry> colors;   // colour table, empty for none
-  // The VRT pixel function (pixelfunctions/vrt_pixel_functions.h) computing
-  // this band from the feature bands, and its arguments.
-  std::string pixelFunction;
-  CPLStringList pixelFunctionArguments;
+};
+
+// How a VRT computes one output band from the feature bands: a pixel function
+// of pixelfunctions/vrt_pixel_functions.h and its arguments (the fit, as text).
+struct VrtFunction {
+  std::string name;
+  CPLStringList arguments;
 };
 
 class ViewAlgorithm {
@@ -47,6 +50,9 @@ class ViewAlgorithm {
   virtual bool loadFit(const CPLJSONObject& fit, int sourceBands) = 0;
 
   virtual std::vector<ViewBand> bands() const = 0;
+  // Band b (0-based) as a VRT pixel function; only the VRT export asks, so
+  // the fit is formatted as text only then.
+  virtual VrtFunction vrtFunction(int band) const = 0;
   // cells: n x d feature cells (a row of NaN: no data); out: n x bands(),
   // values in each band's data type's range (no-data values included).
   virtual void apply(const Eigen::Ref<const Eigen::MatrixXf>& cells,
@@ -75,6 +81,9 @@ std::string joinNumbers(const double* values, size_t count, const char* separato
 inline std::string joinNumbers(const Eigen::VectorXd& v, const char* separator = ",") {
   return joinNumbers(v.data(), static_cast<size_t>(v.size()), separator);
 }
+// Row r of m, comma-separated; every row, rows separated by ';'.
+std::string joinRow(const Eigen::MatrixXd& m, Eigen::Index r);
+std::string joinRows(const Eigen::MatrixXd& m);
 CPLJSONArray toJson(const Eigen::VectorXd& v);
 CPLJSONArray toJson(const Eigen::MatrixXd& m);  // rows
 // false + CPLError naming `what` when the array is not `size` numbers.

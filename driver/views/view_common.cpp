@@ -15,6 +15,16 @@ std::string joinNumbers(const double* values, size_t count, const char* separato
   return s;
 }
 
+std::string joinRow(const Eigen::MatrixXd& m, Eigen::Index r) {
+  return joinNumbers(Eigen::VectorXd(m.row(r).transpose()));
+}
+
+std::string joinRows(const Eigen::MatrixXd& m) {
+  std::string s;
+  for (Eigen::Index r = 0; r < m.rows(); ++r) s += (r ? ";" : "") + joinRow(m, r);
+  return s;
+}
+
 CPLJSONArray toJson(const Eigen::VectorXd& v) {
   CPLJSONArray a;
   for (Eigen::Index i = 0; i < v.size(); ++i) a.Add(v(i));

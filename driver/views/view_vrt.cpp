@@ -114,18 +114,14 @@ bool writeViewVrt(const std::string& path, ViewDataset& view) {
         attribute(entry, "c4", std::to_string(e.c4));
       }
     }
-    if (spec.pixelFunction.empty()) {
-      CPLError(CE_Failure, CPLE_NotSupported, "%s: band %zu (%s) has no VRT pixel function",
-               view.kind().driver, i + 1, spec.description.c_str());
-      return false;
-    }
-    element(band, "PixelFunctionType", spec.pixelFunction);
+    const VrtFunction function = view.algorithm().vrtFunction(static_cast<int>(i));
+    element(band, "PixelFunctionType", function.name);
     CPLXMLNode* args = element(band, "PixelFunctionArguments");
     // The value written where a feature is NaN (no data).
     attribute(args, "nodata", number(spec.noData));
-    for (int a = 0; a < spec.pixelFunctionArguments.size(); ++a) {
+    for (int a = 0; a < function.arguments.size(); ++a) {
       char* key = nullptr;
-      const char* value = CPLParseNameValue(spec.pixelFunctionArguments[a], &key);
+      const char* value = CPLParseNameValue(function.arguments[a], &key);
       if (key && value) attribute(args, key, value);
       CPLFree(key);
     }
