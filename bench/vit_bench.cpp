@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
     o.device = "cpu";
     o.dtype = dtype;
     o.num_threads = threads;
-    auto enc = ViTEncoder::create(*config, sd, "<random " + args.arch + ">", o);
+    auto enc = createViTEncoder(*config, sd, "<random " + args.arch + ">", o);
     if (!enc) return 1;
     const torch::Tensor x = torch::randn({args.batch, config->in_chans, size, size});
     const double ips = args.batch * rate([&] { (void)enc->forward(x); }, args.seconds);

@@ -63,7 +63,7 @@ std::unique_ptr<Encoder> openEncoder(const std::string& spec, const EncoderOptio
   }
   const auto config = vitConfigFromFiles(files->config, *sd, files->weights);
   if (!config) return nullptr;
-  return ViTEncoder::create(*config, *sd, files->weights, options);
+  return createViTEncoder(*config, *sd, files->weights, options);
 }
 
 }  // namespace vitfeat

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "models/channel_adapt.h"
+
 namespace vitfeat {
 
 bool loadByName(torch::nn::Module& module, const StateDict& sd, const std::string& weightsPath,
@@ -40,6 +42,22 @@ bool loadByName(torch::nn::Module& module, const StateDict& sd, const std::strin
     return false;
   }
   return true;
+}
+
+std::optional<PreparedWeights> prepareWeights(const StateDict& sd, int storedChans,
+                                              const std::string& firstConv,
+                                              const std::string& weightsPath,
+                                              const EncoderOptions& options) {
+  const auto device = resolveDevice(options.device);
+  if (!device) return std::nullopt;
+  const auto dtype = resolveDtype(options.dtype, *device);
+  if (!dtype) return std::nullopt;
+  PreparedWeights p{*device, *dtype, sd, storedChans};
+  if (options.in_chans > 0 && options.in_chans != storedChans) {
+    if (!adaptInputConvIn(p.weights, firstConv, options.in_chans, weightsPath)) return std::nullopt;
+    p.in_chans = options.in_chans;
+  }
+  return p;
 }
 
 }  // namespace vitfeat

@@ -7,11 +7,13 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "models/encoder.h"
+#include "models/runtime.h"
 #include "models/state_dict.h"
 
 namespace vitfeat {
@@ -22,6 +24,20 @@ namespace vitfeat {
 // weightsPath, the key and `what` (the model) on failure.
 bool loadByName(torch::nn::Module& module, const StateDict& sd, const std::string& weightsPath,
                 const std::string& what, const std::vector<std::string>& ignoredPrefixes);
+
+// What every native encoder resolves before building its module: the device,
+// the dtype, and the weights with the first conv (key firstConv, storedChans
+// input channels) adapted to options.in_chans as timm does. CPLError + nullopt.
+struct PreparedWeights {
+  torch::Device device;
+  torch::ScalarType dtype;
+  StateDict weights;  // shallow copy: tensors are shared, only replaced ones differ
+  int in_chans;
+};
+std::optional<PreparedWeights> prepareWeights(const StateDict& sd, int storedChans,
+                                              const std::string& firstConv,
+                                              const std::string& weightsPath,
+                                              const EncoderOptions& options);
 
 // An Encoder over a module holder M (e.g. SamVisionTransformer) whose
 // forwardPatchGrid maps [B, C, H, W] to [B, h, w, D].

@@ -175,7 +175,7 @@ std::unique_ptr<Encoder> createSsl4eoMocoEncoder(const std::string& configPath, 
     c->in_chans = o.in_chans;
   }
   o.in_chans = c->in_chans;
-  return ViTEncoder::create(*c, vit, weightsPath, o);
+  return createViTEncoder(*c, vit, weightsPath, o);
 }
 
 std::pair<torch::Tensor, torch::Tensor> dofaDynamicWeights(const StateDict& sd,
@@ -329,7 +329,7 @@ std::unique_ptr<Encoder> createDofaEncoder(const std::string& configPath, const 
   }
   EncoderOptions o = options;
   o.in_chans = c->in_chans;
-  return ViTEncoder::create(*c, vit, weightsPath, o);
+  return createViTEncoder(*c, vit, weightsPath, o);
 }
 
 }  // namespace vitfeat

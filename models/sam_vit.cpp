@@ -7,7 +7,6 @@
 
 #include <regex>
 
-#include "models/channel_adapt.h"
 #include "models/module_loading.h"
 #include "models/vit_config.h"
 
@@ -156,21 +155,13 @@ std::optional<SamConfig> samConfigFromFiles(const std::string& configPath, const
   c.depth = depth;
 
   if (args.IsValid()) {
-    const struct {
-      const char* key;
-      int actual;
-    } checks[] = {{"depth", c.depth},
-                  {"embed_dim", c.embed_dim},
-                  {"patch_size", c.patch_size},
-                  {"img_size", c.img_size}};
-    for (const auto& chk : checks) {
-      const CPLJSONObject v = args.GetObj(chk.key);
-      if (v.IsValid() && v.ToInteger() != chk.actual) {
-        CPLError(CE_Failure, CPLE_AppDefined, "%s: model_args.%s=%d but the weights in %s have %d",
-                 configPath.c_str(), chk.key, v.ToInteger(), weightsPath.c_str(), chk.actual);
-        return std::nullopt;
-      }
-    }
+    if (!modelArgsMatch(args,
+                        {{"depth", c.depth},
+                         {"embed_dim", c.embed_dim},
+                         {"patch_size", c.patch_size},
+                         {"img_size", c.img_size}},
+                        configPath, weightsPath))
+      return std::nullopt;
   }
   if (!headsGiven && c.embed_dim != archEmbedDim) {
     CPLError(CE_Failure, CPLE_AppDefined,
@@ -362,22 +353,15 @@ bool loadSamWeights(SamVisionTransformer& model, const StateDict& sd,
 std::unique_ptr<Encoder> createSamEncoder(const SamConfig& stored, const StateDict& sd,
                                           const std::string& weightsPath,
                                           const EncoderOptions& options) {
-  const auto device = resolveDevice(options.device);
-  if (!device) return nullptr;
-  const auto dtype = resolveDtype(options.dtype, *device);
-  if (!dtype) return nullptr;
+  auto p = prepareWeights(sd, stored.in_chans, "patch_embed.proj.weight", weightsPath, options);
+  if (!p) return nullptr;
   SamConfig config = stored;
-  StateDict weights = sd;
-  if (options.in_chans > 0 && options.in_chans != stored.in_chans) {
-    if (!adaptInputConvIn(weights, "patch_embed.proj.weight", options.in_chans, weightsPath))
-      return nullptr;
-    config.in_chans = options.in_chans;
-  }
+  config.in_chans = p->in_chans;
   try {
     SamVisionTransformer model(config);
-    if (!loadSamWeights(model, weights, weightsPath)) return nullptr;
+    if (!loadSamWeights(model, p->weights, weightsPath)) return nullptr;
     model->eval();
-    model->to(*device, *dtype);
+    model->to(p->device, p->dtype);
     EncoderInfo info;
     info.name = config.architecture;
     info.weights = weightsPath;
@@ -390,10 +374,10 @@ std::unique_ptr<Encoder> createSamEncoder(const SamConfig& stored, const StateDi
     info.dynamic_input = true;  // pos_embed and global rel-pos tables are resized per grid
     info.mean = config.mean;
     info.std = config.std;
-    info.device = device->str();
-    info.dtype = dtypeName(*dtype);
-    return std::make_unique<ModuleEncoder<SamVisionTransformer>>(std::move(model), *device, *dtype,
-                                                                 std::move(info));
+    info.device = p->device.str();
+    info.dtype = dtypeName(p->dtype);
+    return std::make_unique<ModuleEncoder<SamVisionTransformer>>(std::move(model), p->device,
+                                                                 p->dtype, std::move(info));
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "%s: cannot build the SAM encoder: %s",
              weightsPath.c_str(), e.what());

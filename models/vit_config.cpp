@@ -354,18 +354,10 @@ std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const
       c.num_heads = args.GetInteger("num_heads");
       headsGiven = true;
     }
-    const struct {
-      const char* key;
-      int actual;
-    } checks[] = {{"depth", c.depth}, {"embed_dim", c.embed_dim}, {"patch_size", c.patch_size}};
-    for (const auto& chk : checks) {
-      const CPLJSONObject v = args.GetObj(chk.key);
-      if (v.IsValid() && v.ToInteger() != chk.actual) {
-        CPLError(CE_Failure, CPLE_AppDefined, "%s: model_args.%s=%d but the weights in %s have %d",
-                 configPath.c_str(), chk.key, v.ToInteger(), weightsPath.c_str(), chk.actual);
-        return std::nullopt;
-      }
-    }
+    if (!modelArgsMatch(
+            args, {{"depth", c.depth}, {"embed_dim", c.embed_dim}, {"patch_size", c.patch_size}},
+            configPath, weightsPath))
+      return std::nullopt;
   }
   if (architecture.empty()) {
     c.num_heads = headsForWidth(c.embed_dim);
@@ -398,6 +390,20 @@ std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const
   c.input_height = c.input_width = c.img_size;
   readPretrainedCfg(root, &c.input_height, &c.input_width, &c.mean, &c.std);
   return c;
+}
+
+bool modelArgsMatch(const CPLJSONObject& args,
+                    std::initializer_list<std::pair<const char*, int>> fromWeights,
+                    const std::string& configPath, const std::string& weightsPath) {
+  for (const auto& [key, actual] : fromWeights) {
+    const CPLJSONObject v = args.GetObj(key);
+    if (v.IsValid() && v.ToInteger() != actual) {
+      CPLError(CE_Failure, CPLE_AppDefined, "%s: model_args.%s=%d but the weights in %s have %d",
+               configPath.c_str(), key, v.ToInteger(), weightsPath.c_str(), actual);
+      return false;
+    }
+  }
+  return true;
 }
 
 void readPretrainedCfg(const CPLJSONObject& root, int* height, int* width, std::vector<float>* mean,

@@ -5,8 +5,10 @@
 
 #include <cpl_json.h>
 
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/state_dict.h"
@@ -58,6 +60,12 @@ std::optional<ViTConfig> vitConfigFromArchitecture(const std::string& architectu
 // Names weightsPath in errors.
 std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const StateDict& sd,
                                             const std::string& weightsPath);
+
+// False + CPLError naming both files when config.json's model_args gives one
+// of these structure values differently from what the weights show.
+bool modelArgsMatch(const CPLJSONObject& args,
+                    std::initializer_list<std::pair<const char*, int>> fromWeights,
+                    const std::string& configPath, const std::string& weightsPath);
 
 // The input size (`pretrained_cfg.input_size`, [C, H, W]) and normalisation
 // (`mean`, `std`) of a hub config.json root; what is absent is left as it is.
