@@ -39,12 +39,21 @@ CellRect blockWindow(GDALRasterBand* band, int bx, int by) {
 void fillBlockAndSiblings(GDALDataset* ds, int band, int bx, int by, const CellRect& window,
                           const float* planes, void* data) {
   const size_t plane = static_cast<size_t>(window.width) * window.height;
+  writeBlock(ds->GetRasterBand(band), window, planes + (band - 1) * plane, data);
+  // Siblings only when every band's block fits in a quarter of GDAL's block
+  // cache: filling more would evict the blocks just filled (and others'
+  // blocks) before anyone reads them. Band-by-band window reads are served
+  // from the dataset's last window instead.
+  int bw = 0, bh = 0;
+  ds->GetRasterBand(band)->GetBlockSize(&bw, &bh);
+  GIntBig bytes = 0;
+  for (int b = 1; b <= ds->GetRasterCount(); ++b)
+    bytes += static_cast<GIntBig>(bw) * bh *
+             GDALGetDataTypeSizeBytes(ds->GetRasterBand(b)->GetRasterDataType());
+  if (bytes > GDALGetCacheMax64() / 4) return;
   for (int b = 1; b <= ds->GetRasterCount(); ++b) {
     GDALRasterBand* target = ds->GetRasterBand(b);
-    if (b == band) {
-      writeBlock(target, window, planes + (b - 1) * plane, data);
-      continue;
-    }
+    if (b == band) continue;
     if (GDALRasterBlock* cached = target->TryGetLockedBlockRef(bx, by)) {
       cached->DropLock();
       continue;

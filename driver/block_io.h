@@ -16,9 +16,9 @@ CellRect blockWindow(GDALRasterBand* band, int bx, int by);
 
 // planes: float32 [band][y][x] for every band of ds over `window` (the block
 // (bx, by) clipped to the raster). Writes band `band`'s block into `data` and
-// each sibling band's block that GDAL's cache does not hold yet, converting to
-// the band's data type; cells of the block outside the window get the band's
-// no-data value (NaN when it has none).
+// each sibling band's block that GDAL's cache does not hold yet (when all of
+// them fit in a quarter of the cache), converting to the band's data type; cells of the block
+// outside the window get the band's no-data value (NaN when it has none).
 void fillBlockAndSiblings(GDALDataset* ds, int band, int bx, int by, const CellRect& window,
                           const float* planes, void* data);
 

@@ -1,82 +1,184 @@
 #include "driver/feature_engine.h"
 
+#include <cpl_conv.h>
 #include <cpl_error.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <limits>
+#include <mutex>
+#include <tuple>
 
 namespace vitfeat {
 
+namespace {
+std::atomic<uint64_t> processComputed{0};
+std::mutex cpuInferenceMutex;
+}  // namespace
+
+uint64_t FeatureEngine::processTilesComputed() { return processComputed; }
+
 FeatureEngine::FeatureEngine(TileGrid grid, std::unique_ptr<TileReader> reader,
                              std::shared_ptr<const Encoder> encoder,
-                             std::shared_ptr<TileCache> cache, std::string configKey,
-                             BlendMode blend, int batchSize)
+                             std::shared_ptr<TileCache> cache, std::shared_ptr<TileStore> store,
+                             std::string configKey, BlendMode blend, int batchSize)
     : grid_(std::move(grid)),
       reader_(std::move(reader)),
       encoder_(std::move(encoder)),
       cache_(std::move(cache)),
+      store_(std::move(store)),
       configKey_(std::move(configKey)),
       blend_(blend),
       batchSize_(std::max(1, batchSize)) {}
 
-bool FeatureEngine::computeBatch(const std::vector<TileIndex>& tiles,
-                                 const std::vector<size_t>& batch,
-                                 std::vector<std::shared_ptr<const TileFeatures>>& have) {
-  std::vector<torch::Tensor> images;
-  std::vector<std::vector<unsigned char>> valid;
-  for (const size_t i : batch) {
-    auto input = reader_->read(grid_.tilePixels(tiles[i]));
-    if (!input) return false;
-    images.push_back(std::move(input->image));
-    valid.push_back(std::move(input->cellValid));
+namespace {
+
+// CPLErrors raised on the prefetch thread, re-raised on the caller's thread
+// (error handlers, e.g. a test's or QGIS's, are per thread).
+class ErrorCapture {
+ public:
+  ErrorCapture() { CPLPushErrorHandlerEx(&ErrorCapture::handle, &errors_); }
+  ~ErrorCapture() { CPLPopErrorHandler(); }
+  ErrorCapture(const ErrorCapture&) = delete;
+  ErrorCapture& operator=(const ErrorCapture&) = delete;
+  std::vector<std::tuple<CPLErr, CPLErrorNum, std::string>> take() { return std::move(errors_); }
+
+ private:
+  static void CPL_STDCALL handle(CPLErr level, CPLErrorNum number, const char* message) {
+    static_cast<std::vector<std::tuple<CPLErr, CPLErrorNum, std::string>>*>(
+        CPLGetErrorHandlerUserData())
+        ->emplace_back(level, number, message ? message : "");
+  }
+  std::vector<std::tuple<CPLErr, CPLErrorNum, std::string>> errors_;
+};
+
+}  // namespace
+
+FeatureEngine::BatchInput FeatureEngine::readBatch(const std::vector<TileIndex>& tiles,
+                                                   const std::vector<size_t>& batch) const {
+  BatchInput in;
+  ErrorCapture capture;
+  try {
+    std::vector<torch::Tensor> images;
+    for (const size_t i : batch) {
+      auto input = reader_->read(grid_.tilePixels(tiles[i]));
+      if (!input) {
+        in.errors = capture.take();
+        return in;
+      }
+      images.push_back(std::move(input->image));
+      in.valid.push_back(std::move(input->cellValid));
+    }
+    in.images = torch::stack(images);
+    in.ok = true;
+  } catch (const std::exception& e) {
+    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: reading tiles failed: %s", e.what());
+  }
+  in.errors = capture.take();
+  return in;
+}
+
+bool FeatureEngine::runBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch,
+                             BatchInput& in,
+                             std::vector<std::shared_ptr<const TileFeatures>>& have) {
+  for (const auto& [level, number, message] : in.errors)
+    CPLError(level, number, "%s", message.c_str());
+  if (!in.ok) return false;
+  // One model call at a time on the CPU, whichever dataset handle asks (QGIS
+  // renders with one handle per thread): each call uses every core, and
+  // several at once would only oversubscribe them.
+  std::unique_lock<std::mutex> lock;
+  if (encoder_->info().device == "cpu") lock = std::unique_lock<std::mutex>(cpuInferenceMutex);
+  // Tiles another handle computed while this one waited are not computed again.
+  std::vector<size_t> run;
+  for (size_t k = 0; k < batch.size(); ++k) {
+    const size_t i = batch[k];
+    if (cache_ && (have[i] = cache_->get(key(tiles[i]))))
+      ++reused_;
+    else
+      run.push_back(k);
+  }
+  if (run.empty()) return true;
+  torch::Tensor images = in.images;
+  if (run.size() < batch.size()) {
+    std::vector<int64_t> rows(run.begin(), run.end());
+    images = images.index_select(0, torch::tensor(rows, torch::kLong));
   }
   torch::Tensor out;
   try {
-    out = encoder_->forward(torch::stack(images));
+    out = encoder_->forward(images);
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: model inference failed: %s", e.what());
     return false;
   }
   const int g = grid_.cellsPerTile(), D = features();
-  if (out.dim() != 4 || out.size(1) != g || out.size(2) != g || out.size(3) != D) {
+  if (out.dim() != 4 || out.size(0) != static_cast<int64_t>(run.size()) || out.size(1) != g ||
+      out.size(2) != g || out.size(3) != D) {
     CPLError(CE_Failure, CPLE_AppDefined,
              "VITFEAT: the model returned %s for a batch of tiles; expected [%zu, %d, %d, %d]",
-             c10::str(out.sizes()).c_str(), batch.size(), g, g, D);
+             c10::str(out.sizes()).c_str(), run.size(), g, g, D);
     return false;
   }
-  for (size_t k = 0; k < batch.size(); ++k) {
+  for (size_t r = 0; r < run.size(); ++r) {
     auto tile = std::make_shared<TileFeatures>(g, D);
-    std::memcpy(tile->grid.data(), out[static_cast<int64_t>(k)].data_ptr<float>(),
+    std::memcpy(tile->grid.data(), out[static_cast<int64_t>(r)].data_ptr<float>(),
                 tile->grid.size() * sizeof(float));
-    tile->valid = std::move(valid[k]);
-    const size_t i = batch[k];
+    tile->valid = std::move(in.valid[run[r]]);
+    const size_t i = batch[run[r]];
     if (cache_) cache_->put(key(tiles[i]), tile);
+    if (store_) store_->save(key(tiles[i]), *tile);
     have[i] = std::move(tile);
     ++computed_;
+    ++processComputed;
   }
   return true;
 }
 
-bool FeatureEngine::compute(const CellRect& window, float* out) {
+bool FeatureEngine::compute(const CellRect& window, float* out, const Progress* progress) {
   const std::vector<TileIndex> tiles = grid_.tilesCovering(window);
   std::vector<std::shared_ptr<const TileFeatures>> have(tiles.size());
   std::vector<size_t> missing;
   for (size_t i = 0; i < tiles.size(); ++i) {
     if (cache_) have[i] = cache_->get(key(tiles[i]));
+    if (!have[i] && store_ && (have[i] = store_->load(key(tiles[i])))) {
+      ++fromDisk_;
+      if (cache_) cache_->put(key(tiles[i]), have[i]);
+    }
     if (have[i])
       ++reused_;
     else
       missing.push_back(i);
   }
-  for (size_t start = 0; start < missing.size(); start += batchSize_) {
-    const std::vector<size_t> batch(missing.begin() + start,
-                                    missing.begin() + std::min(missing.size(), start + batchSize_));
-    if (!computeBatch(tiles, batch, have)) return false;
-    CPLDebug("VITFEAT", "computed %zu/%zu tiles for cells %d,%d %dx%d",
-             std::min(missing.size(), start + batchSize_), missing.size(), window.x0, window.y0,
-             window.width, window.height);
+  std::vector<std::vector<size_t>> batches;
+  for (size_t start = 0; start < missing.size(); start += batchSize_)
+    batches.emplace_back(missing.begin() + start,
+                         missing.begin() + std::min(missing.size(), start + batchSize_));
+  // Pipelined: while the model runs batch k, another thread reads and
+  // normalises batch k + 1 (the source is read by that thread alone meanwhile).
+  // A future from std::async waits in its destructor, so no read outlives this call.
+  // On by default when the model runs off the CPU (CUDA). On the CPU the
+  // model already keeps every core busy and the extra thread only competes
+  // with it (measured slower on 2 cores: bench/end_to_end.sh); the config
+  // option VITFEAT_PIPELINE=YES/NO forces either way.
+  const char* forced = CPLGetConfigOption("VITFEAT_PIPELINE", nullptr);
+  const bool pipeline = forced ? CPLTestBool(forced) : encoder_->info().device != "cpu";
+  std::future<BatchInput> next;
+  size_t done = 0;
+  for (size_t k = 0; k < batches.size(); ++k) {
+    BatchInput in = k == 0 || !pipeline ? readBatch(tiles, batches[k]) : next.get();
+    if (pipeline && k + 1 < batches.size())
+      next = std::async(std::launch::async,
+                        [this, &tiles, &batches, k] { return readBatch(tiles, batches[k + 1]); });
+    if (!runBatch(tiles, batches[k], in, have)) return false;
+    done += batches[k].size();
+    if (progress && *progress && !(*progress)(static_cast<double>(done) / missing.size())) {
+      CPLError(CE_Failure, CPLE_UserInterrupt, "VITFEAT: read cancelled");
+      return false;
+    }
+    CPLDebug("VITFEAT", "computed %zu/%zu tiles for cells %d,%d %dx%d", done, missing.size(),
+             window.x0, window.y0, window.width, window.height);
   }
 
   Blender blender(blend_, window, features());

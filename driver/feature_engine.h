@@ -4,53 +4,83 @@
 // blender writes the cells of every feature band.
 #pragma once
 
+#include <cpl_error.h>
+#include <torch/types.h>
+
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "driver/blender.h"
 #include "driver/tile_cache.h"
 #include "driver/tile_grid.h"
 #include "driver/tile_reader.h"
+#include "driver/tile_store.h"
 #include "models/encoder.h"
 
 namespace vitfeat {
 
 class FeatureEngine {
  public:
-  // cache may be null (no caching). configKey must identify everything that
-  // changes a tile's features (source, model, options), as the cache is shared.
+  // cache (memory) and store (disk) may be null. configKey must identify
+  // everything that changes a tile's features (source, model, device, dtype,
+  // options), as both are shared by every dataset and, on disk, by processes.
   FeatureEngine(TileGrid grid, std::unique_ptr<TileReader> reader,
                 std::shared_ptr<const Encoder> encoder, std::shared_ptr<TileCache> cache,
-                std::string configKey, BlendMode blend, int batchSize);
+                std::shared_ptr<TileStore> store, std::string configKey, BlendMode blend,
+                int batchSize);
 
   const TileGrid& grid() const { return grid_; }
   int features() const { return encoder_->info().embed_dim; }
 
+  // Told the fraction done after each batch; returning false cancels.
+  using Progress = std::function<bool(double)>;
+
   // Writes the window's cells band-sequentially: out[(d * height + y) * width + x],
-  // features() planes. Cells without data are NaN. false + CPLError on failure.
-  bool compute(const CellRect& window, float* out);
+  // features() planes. Cells without data are NaN. false + CPLError on failure
+  // or cancellation (CPLE_UserInterrupt). progress may be null.
+  bool compute(const CellRect& window, float* out, const Progress* progress = nullptr);
 
   // Laziness counters for this engine: tiles run through the model, and tiles
   // found in the cache.
   uint64_t tilesComputed() const { return computed_; }
   uint64_t tilesReused() const { return reused_; }
+  // Of the reused tiles, those read from the persistent cache (CACHE_DIR).
+  uint64_t tilesFromDisk() const { return fromDisk_; }
+  // Tiles run through the model by every engine of the process (every handle,
+  // every overview level): what a viewer really cost.
+  static uint64_t processTilesComputed();
 
  private:
-  // Runs the model on tiles[i] for the indices in `batch`, storing results in have[i].
-  bool computeBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch,
-                    std::vector<std::shared_ptr<const TileFeatures>>& have);
+  // One batch's model input, and the CPLErrors raised while reading it.
+  struct BatchInput {
+    bool ok = false;
+    torch::Tensor images;  // [B, C, H, W]
+    std::vector<std::vector<unsigned char>> valid;
+    std::vector<std::tuple<CPLErr, CPLErrorNum, std::string>> errors;
+  };
+  // Reads and normalises tiles[i] for the indices in `batch` (may run on
+  // another thread: errors are captured, not raised).
+  BatchInput readBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch) const;
+  // Re-raises in's errors, runs the model and stores the results in have[i].
+  bool runBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch,
+                BatchInput& in, std::vector<std::shared_ptr<const TileFeatures>>& have);
   TileKey key(const TileIndex& t) const { return {configKey_, t.ix, t.iy}; }
 
   const TileGrid grid_;
   const std::unique_ptr<TileReader> reader_;
   const std::shared_ptr<const Encoder> encoder_;
   const std::shared_ptr<TileCache> cache_;
+  const std::shared_ptr<TileStore> store_;
   const std::string configKey_;
   const BlendMode blend_;
   const int batchSize_;
   std::atomic<uint64_t> computed_{0};
   std::atomic<uint64_t> reused_{0};
+  std::atomic<uint64_t> fromDisk_{0};
 };
 
 }  // namespace vitfeat

@@ -94,6 +94,18 @@ const std::vector<OptionSpec>& openOptionSpecs() {
        "auto",
        "Encoder family; auto recognises it from config.json and the checkpoint's keys",
        {"auto", "timm", "ssl4eo_moco", "dofa"}},
+      {"CACHE_DIR",
+       "string",
+       "VITFEAT_CACHE_DIR config option, else none",
+       "Folder of the persistent tile cache: computed tiles are kept there and reused by later "
+       "opens and other processes; NONE or empty: no persistent cache",
+       {}},
+      {"OVERVIEWS",
+       "string",
+       "AUTO",
+       "Overview levels computed from the input read at reduced resolution: AUTO (factors 2, 4, "
+       "8, ... until the reduced input fits in one tile), NONE, or factors such as 2,4,16",
+       {}},
   };
   return specs;
 }
@@ -203,6 +215,7 @@ const OptionSpec* findSpec(const std::string& key) {
 std::optional<FeatureOptions> parseFeatureOptions(
     const std::map<std::string, std::string>& options) {
   FeatureOptions o;
+  o.cache_dir = CPLGetConfigOption("VITFEAT_CACHE_DIR", "");
   bool ok = true;
   for (const auto& [rawKey, value] : options) {
     const std::string key = CPLString(rawKey).toupper();
@@ -283,8 +296,34 @@ std::optional<FeatureOptions> parseFeatureOptions(
     else if (key == "CACHE_MB") {
       char* end = nullptr;
       o.cache_mb = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end || !(o.cache_mb >= 0))
-        ok = fail(key, value, "expected megabytes >= 0");
+      if (value.empty() || *end || !std::isfinite(o.cache_mb) || !(o.cache_mb >= 0))
+        ok = fail(key, value, "expected a finite number of megabytes >= 0 (0 disables the cache)");
+    } else if (key == "CACHE_DIR") {
+      o.cache_dir = EQUAL(value.c_str(), "NONE") ? "" : value;
+    } else if (key == "OVERVIEWS") {
+      if (EQUAL(value.c_str(), "AUTO"))
+        o.overviews.reset();
+      else if (EQUAL(value.c_str(), "NONE"))
+        o.overviews = std::vector<int>{};
+      else {
+        std::vector<double> f;
+        const std::string valid =
+            "expected AUTO, NONE or increasing integer reduction factors >= 2, e.g. 2,4,8";
+        if (!parseList(key, value, &f, valid) || f.empty()) {
+          ok = fail(key, value, valid);
+          continue;
+        }
+        std::vector<int> factors;
+        for (const double v : f) {
+          if (v < 2 || v > 1 << 16 || v != std::floor(v) ||
+              (!factors.empty() && v <= factors.back())) {
+            ok = fail(key, value, valid);
+            break;
+          }
+          factors.push_back(static_cast<int>(v));
+        }
+        o.overviews = factors;
+      }
     }
   }
   if (ok && o.model.empty()) {
@@ -293,6 +332,7 @@ std::optional<FeatureOptions> parseFeatureOptions(
              "hf-hub:timm/<name> or a TorchScript .pt)");
     ok = false;
   }
+  if (EQUAL(o.cache_dir.c_str(), "NONE")) o.cache_dir.clear();
   if (!ok) return std::nullopt;
   return o;
 }

@@ -35,10 +35,17 @@ struct FeatureOptions {
   int batch_size = 4;
   int num_threads = 0;
   double cache_mb = 256;
+  // CACHE_DIR: folder of the persistent tile cache; empty: none. Defaults to
+  // the VITFEAT_CACHE_DIR config option.
+  std::string cache_dir;
   // WAVELENGTHS: micrometres, one per selected band in BANDS order (checked
   // against the band count at open); empty: from band metadata or band numbers.
   std::vector<double> wavelengths;
   std::string encoder = "auto";  // ENCODER: auto | timm | ssl4eo_moco | dofa
+  // OVERVIEWS: reduction factors of the computed overview levels, ascending;
+  // nullopt: AUTO (2, 4, 8, ... until the reduced input fits in one tile);
+  // empty: NONE.
+  std::optional<std::vector<int>> overviews;
 };
 
 struct OptionSpec {

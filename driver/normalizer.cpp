@@ -22,7 +22,9 @@ BandStats bandStatistics(const SourceRaster& source, int band) {
   GDALRasterBand* src = source.sourceBand(band);
   const char* mean = src->GetMetadataItem("STATISTICS_MEAN");
   const char* stddev = src->GetMetadataItem("STATISTICS_STDDEV");
-  if (mean && stddev) {
+  // Stored statistics are used only when finite (GDAL computes infinite ones
+  // when the band holds infinities).
+  if (mean && stddev && std::isfinite(CPLAtof(mean)) && std::isfinite(CPLAtof(stddev))) {
     s.mean = CPLAtof(mean);
     s.stddev = CPLAtof(stddev);
     s.stored = true;

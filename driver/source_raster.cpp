@@ -10,7 +10,7 @@ namespace vitfeat {
 
 namespace {
 
-std::unique_ptr<GDALDataset> warp(GDALDataset* src, const FeatureOptions& o) {
+std::shared_ptr<GDALDataset> warp(GDALDataset* src, const FeatureOptions& o) {
   CPLStringList args;
   args.AddString("-of");
   args.AddString("VRT");
@@ -41,7 +41,7 @@ std::unique_ptr<GDALDataset> warp(GDALDataset* src, const FeatureOptions& o) {
   int usageError = FALSE;
   GDALDatasetH out = GDALWarp("", nullptr, 1, &srcH, opts, &usageError);
   GDALWarpAppOptionsFree(opts);
-  return std::unique_ptr<GDALDataset>(GDALDataset::FromHandle(out));
+  return std::shared_ptr<GDALDataset>(GDALDataset::FromHandle(out));
 }
 
 // EXTENT (in EXTENT_SRS or the raster's CRS) as a pixel window of ds, snapped
@@ -151,12 +151,78 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
   return r;
 }
 
+std::unique_ptr<SourceRaster> SourceRaster::downsampled(int factor) const {
+  auto r = std::unique_ptr<SourceRaster>(new SourceRaster(*this));
+  r->factor_ = factor_ * factor;
+  r->width_ = (width_ + factor - 1) / factor;
+  r->height_ = (height_ + factor - 1) / factor;
+  for (const int i : {1, 2, 4, 5}) r->geoTransform_[i] *= factor;
+  r->identity_ = identity_ + "|x" + std::to_string(r->factor_);
+  return r;
+}
+
 CellRect SourceRaster::datasetWindow() const {
-  return CellRect{xoff_, yoff_, width_, height_}.intersect(
+  return CellRect{xoff_, yoff_, width_ * factor_, height_ * factor_}.intersect(
       {0, 0, dataset()->GetRasterXSize(), dataset()->GetRasterYSize()});
 }
 
 GDALDataType SourceRaster::dataType(int i) const { return band(i)->GetRasterDataType(); }
+
+namespace {
+
+int floorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int ceilDiv(int a, int b) { return -floorDiv(-a, b); }
+
+}  // namespace
+
+CellRect SourceRaster::levelWindowInDataset(const CellRect& window) const {
+  // Level pixel x covers dataset columns [x*f + xoff, (x+1)*f + xoff).
+  const int f = factor_;
+  const int x0 = floorDiv(-xoff_, f), y0 = floorDiv(-yoff_, f);
+  const int x1 = ceilDiv(dataset()->GetRasterXSize() - xoff_, f);
+  const int y1 = ceilDiv(dataset()->GetRasterYSize() - yoff_, f);
+  return window.intersect({x0, y0, x1 - x0, y1 - y0});
+}
+
+bool SourceRaster::readBand(int i, const CellRect& window, float* dst, unsigned char* mask,
+                            size_t lineStride) const {
+  GDALRasterBand* band = this->band(i);
+  const int f = factor_;
+  // The dataset pixels under the window. A level pixel on the dataset's right
+  // or bottom edge covers fewer than f source pixels: GDAL averages the ones
+  // it has into it (a fraction of a level pixel of shift at that edge only).
+  const CellRect pixels =
+      CellRect{window.x0 * f + xoff_, window.y0 * f + yoff_, window.width * f, window.height * f}
+          .intersect({0, 0, dataset()->GetRasterXSize(), dataset()->GetRasterYSize()});
+  GDALRasterIOExtraArg extra;
+  INIT_RASTERIO_EXTRA_ARG(extra);
+  if (f > 1) extra.eResampleAlg = GRIORA_Average;
+  const GSpacing lineBytes = static_cast<GSpacing>(lineStride) * sizeof(float);
+  if (band->RasterIO(GF_Read, pixels.x0, pixels.y0, pixels.width, pixels.height, dst, window.width,
+                     window.height, GDT_Float32, sizeof(float), lineBytes, &extra) != CE_None)
+    return false;
+  if (band->GetMaskFlags() & GMF_ALL_VALID) {
+    for (int y = 0; y < window.height; ++y)
+      std::fill(mask + y * lineStride, mask + y * lineStride + window.width, 1);
+  } else {
+    // Averaged at reduced resolution, a level pixel has data when any pixel under it has.
+    if (band->GetMaskBand()->RasterIO(GF_Read, pixels.x0, pixels.y0, pixels.width, pixels.height,
+                                      mask, window.width, window.height, GDT_Byte, 1,
+                                      static_cast<GSpacing>(lineStride), &extra) != CE_None)
+      return false;
+    for (int y = 0; y < window.height; ++y)
+      for (int x = 0; x < window.width; ++x) {
+        unsigned char& m = mask[y * lineStride + x];
+        m = m != 0;
+      }
+  }
+  // NaN and infinite input are "no data" whatever the mask says (an infinite
+  // value would make every feature of its tile NaN).
+  for (int y = 0; y < window.height; ++y)
+    for (int x = 0; x < window.width; ++x)
+      if (!std::isfinite(dst[y * lineStride + x])) mask[y * lineStride + x] = 0;
+  return true;
+}
 
 bool SourceRaster::read(const PixelWindow& window, float* values, unsigned char* valid) const {
   const int w = window.width, h = window.height;
@@ -165,44 +231,14 @@ bool SourceRaster::read(const PixelWindow& window, float* values, unsigned char*
   std::fill(values, values + plane * C, 0.0f);
   std::fill(valid, valid + plane * C, 0);
 
-  // The part of the window inside the dataset, in dataset pixels.
-  const CellRect inDataset = CellRect{window.x0 + xoff_, window.y0 + yoff_, w, h}.intersect(
-      {0, 0, dataset()->GetRasterXSize(), dataset()->GetRasterYSize()});
+  // The part of the window that covers dataset pixels, in this level's pixels.
+  const CellRect inDataset = levelWindowInDataset(window);
   if (inDataset.empty()) return true;
-  const int dx = inDataset.x0 - xoff_ - window.x0, dy = inDataset.y0 - yoff_ - window.y0;
-  const size_t offset = static_cast<size_t>(dy) * w + dx;
-  const GSpacing lineSpace = static_cast<GSpacing>(w) * sizeof(float);
-
-  for (int b = 0; b < C; ++b) {
-    GDALRasterBand* band = this->band(b);
-    float* dst = values + plane * b + offset;
-    if (band->RasterIO(GF_Read, inDataset.x0, inDataset.y0, inDataset.width, inDataset.height, dst,
-                       inDataset.width, inDataset.height, GDT_Float32, sizeof(float), lineSpace,
-                       nullptr) != CE_None)
+  const size_t offset =
+      static_cast<size_t>(inDataset.y0 - window.y0) * w + (inDataset.x0 - window.x0);
+  for (int b = 0; b < C; ++b)
+    if (!readBand(b, inDataset, values + plane * b + offset, valid + plane * b + offset, w))
       return false;
-    unsigned char* mask = valid + plane * b + offset;
-    if (band->GetMaskFlags() & GMF_ALL_VALID) {
-      for (int y = 0; y < inDataset.height; ++y)
-        std::fill(mask + static_cast<size_t>(y) * w,
-                  mask + static_cast<size_t>(y) * w + inDataset.width, 1);
-    } else {
-      if (band->GetMaskBand()->RasterIO(GF_Read, inDataset.x0, inDataset.y0, inDataset.width,
-                                        inDataset.height, mask, inDataset.width, inDataset.height,
-                                        GDT_Byte, 1, w, nullptr) != CE_None)
-        return false;
-      for (int y = 0; y < inDataset.height; ++y)
-        for (int x = 0; x < inDataset.width; ++x) {
-          unsigned char& m = mask[static_cast<size_t>(y) * w + x];
-          m = m != 0;
-        }
-    }
-    // NaN input is "no data" whatever the mask says.
-    for (int y = 0; y < inDataset.height; ++y)
-      for (int x = 0; x < inDataset.width; ++x) {
-        const size_t i = static_cast<size_t>(y) * w + x;
-        if (std::isnan(dst[i])) mask[i] = 0;
-      }
-  }
   return true;
 }
 

@@ -22,6 +22,13 @@ class SourceRaster {
   // CPLError + nullptr on failure (unreadable source, bad band, bad extent...).
   static std::unique_ptr<SourceRaster> open(const std::string& name, const FeatureOptions& options);
 
+  // The same tiling raster read at 1/factor of its resolution (an overview
+  // level): pixel (x, y) here covers pixels [x*f, (x+1)*f) x [y*f, (y+1)*f) of
+  // this raster, read with GDAL's average resampling (which uses the source's
+  // own overviews when it has them). Shares the open datasets.
+  std::unique_ptr<SourceRaster> downsampled(int factor) const;
+  int factor() const { return factor_; }
+
   int width() const { return width_; }
   int height() const { return height_; }
   int bandCount() const { return static_cast<int>(bands_.size()); }
@@ -34,11 +41,10 @@ class SourceRaster {
   GDALRasterBand* band(int i) const { return dataset()->GetRasterBand(bands_[i]); }
   // The original source band i (stored statistics live there, not on a warped VRT).
   GDALRasterBand* sourceBand(int i) const { return source_->GetRasterBand(bands_[i]); }
-  // Identity of the source for cache keys: name, size and modification time.
+  // Identity of the source for cache keys: name, size, modification time and
+  // the reduction factor.
   const std::string& identity() const { return identity_; }
   const std::string& name() const { return name_; }
-  // The files of the source dataset (GDALDataset::GetFileList; CSLDestroy it).
-  char** fileList() const { return source_->GetFileList(); }
   // The tiling area inside the dataset, in dataset pixels (may be empty).
   CellRect datasetWindow() const;
 
@@ -50,11 +56,21 @@ class SourceRaster {
  private:
   GDALDataset* dataset() const { return warped_ ? warped_.get() : source_.get(); }
 
-  std::unique_ptr<GDALDataset> source_;
-  std::unique_ptr<GDALDataset> warped_;  // references source_: declared after it, destroyed first
+  // Reads `window` (in this level's pixels) of band i into dst/mask laid out
+  // with lineStride; the window is inside this level's part of the dataset.
+  bool readBand(int i, const CellRect& window, float* dst, unsigned char* mask,
+                size_t lineStride) const;
+  // This level's pixel rectangle that covers dataset pixels (clipped to them).
+  CellRect levelWindowInDataset(const CellRect& window) const;
+
+  // Shared by every overview level. warped_ references source_: declared
+  // after it, so an object holding both destroys it first.
+  std::shared_ptr<GDALDataset> source_;
+  std::shared_ptr<GDALDataset> warped_;
   std::vector<int> bands_;
-  int xoff_ = 0, yoff_ = 0;  // tiling-raster origin in dataset pixels
-  int width_ = 0, height_ = 0;
+  int xoff_ = 0, yoff_ = 0;     // tiling-raster origin in dataset pixels (full resolution)
+  int factor_ = 1;              // reduction factor of this level
+  int width_ = 0, height_ = 0;  // this level's size
   std::array<double, 6> geoTransform_{0, 1, 0, 0, 0, 1};
   bool hasGeoTransform_ = false;
   std::string identity_;

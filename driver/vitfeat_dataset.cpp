@@ -19,9 +19,9 @@ namespace {
 
 constexpr const char* kPrefix = "VITFEAT:";
 constexpr const char* kDomain = "VITFEAT";
-// A dataset-level read computes its window in one go up to this many bytes of
-// feature planes; larger windows go block by block.
-constexpr size_t kMaxWindowBytes = size_t(256) << 20;
+// A dataset-level read computes its window in chunks of rows of at most this
+// many bytes of feature planes (memory does not grow with the window).
+constexpr size_t kMaxWindowBytes = size_t(128) << 20;
 
 std::string joinInts(const std::vector<int>& v) {
   std::string s;
@@ -121,16 +121,44 @@ Wavelengths resolveWavelengths(const FeatureOptions& o, const SourceRaster& src)
 
 }  // namespace
 
+struct VitfeatDataset::Level {
+  std::shared_ptr<const Encoder> encoder;
+  Normalizer normalizer;
+  int tile, stride, g, input;
+  std::string key;  // the tile cache's configuration key
+  BlendMode blend;
+  int batchSize;
+  double cacheMb;
+  std::string cacheDir;
+};
+
 int VitfeatDataset::Identify(GDALOpenInfo* info) {
   if (STARTS_WITH_CI(info->pszFilename, kPrefix)) return TRUE;
   return EQUAL(CPLGetExtension(info->pszFilename), "vitfeat") &&
          looksLikeDescriptor(reinterpret_cast<const char*>(info->pabyHeader), info->nHeaderBytes);
 }
 
+// GDAL calls these from C: no C++ exception may leave them (it would end the
+// host process, e.g. QGIS). Each turns one into a CPLError.
 GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
+  try {
+    return openDataset(info);
+  } catch (const std::exception& e) {
+    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: cannot open %s: %s", info->pszFilename,
+             e.what());
+  } catch (...) {
+    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: cannot open %s: unknown error",
+             info->pszFilename);
+  }
+  return nullptr;
+}
+
+GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
   if (!Identify(info)) return nullptr;
-  if (info->eAccess == GA_Update) {
-    CPLError(CE_Failure, CPLE_NotSupported, "VITFEAT: feature datasets are read-only");
+  if (info->eAccess == GA_Update && STARTS_WITH_CI(info->pszFilename, kPrefix)) {
+    CPLError(CE_Failure, CPLE_NotSupported,
+             "VITFEAT: feature datasets are read-only (a .vitfeat descriptor can be opened for "
+             "update, to build external overviews with gdaladdo)");
     return nullptr;
   }
   std::unique_ptr<VitfeatDataset> ds(new VitfeatDataset());
@@ -229,18 +257,13 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
     return nullptr;
   }
   const int stride = o.stride > 0 ? o.stride : tile;
-  std::unique_ptr<TileGrid> grid;
-  try {
-    grid = std::make_unique<TileGrid>(src.width(), src.height(), tile, stride, g);
-  } catch (const std::invalid_argument& e) {
-    CPLError(CE_Failure, CPLE_IllegalArg, "VITFEAT: %s", e.what());
-    return nullptr;
-  }
 
-  Normalizer normalizer = Normalizer::create(o.normalize, src, model, o.scale);
+  const Normalizer normalizer = Normalizer::create(o.normalize, src, model, o.scale);
   const std::string sha = fileSha256(model.weights);
-  std::string key = src.identity() + "|" + model.weights + "|" + sha + "|" + model.dtype + "|" +
-                    joinInts(src.bands()) + "|" + std::to_string(tile) + "|" +
+  // Everything a tile's features depend on; the device too (results differ
+  // in the last bits between CPU and GPU kernels).
+  std::string key = src.identity() + "|" + model.weights + "|" + sha + "|" + model.device + "|" +
+                    model.dtype + "|" + joinInts(src.bands()) + "|" + std::to_string(tile) + "|" +
                     std::to_string(stride) + "|" + std::to_string(input) + "|" +
                     normalizeModeName(o.normalize) + "|" + o.encoder;
   // DOFA's features depend on the wavelengths (any other encoder ignores them).
@@ -262,12 +285,12 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
   r.SetNameValue("PATCH_SIZE", CPLSPrintf("%d", p));
   r.SetNameValue("EMBED_DIM", CPLSPrintf("%d", model.embed_dim));
   r.SetNameValue("SOURCE", ds->sourceName_.c_str());
+  // Name, size and modification time: what views key their fits on.
+  r.SetNameValue("SOURCE_IDENTITY", src.identity().c_str());
   r.SetNameValue("BANDS", joinInts(src.bands()).c_str());
   r.SetNameValue("TILE_SIZE", CPLSPrintf("%d", tile));
   r.SetNameValue("INPUT_SIZE", CPLSPrintf("%d", input));
   r.SetNameValue("STRIDE", CPLSPrintf("%d", stride));
-  r.SetNameValue("CELL_SIZE", CPLSPrintf("%d", grid->cellSize()));
-  r.SetNameValue("TILES", CPLSPrintf("%dx%d", grid->tilesX(), grid->tilesY()));
   r.SetNameValue("BLEND", blendModeName(o.blend));
   r.SetNameValue("NORMALIZE", normalizeModeName(o.normalize));
   for (size_t b = 0; b < normalizer.channels().size(); ++b) {
@@ -295,26 +318,86 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
     r.SetNameValue("WAVELENGTHS_FROM", wavelengths.from.c_str());
   }
 
-  ds->nRasterXSize = grid->cellsX();
-  ds->nRasterYSize = grid->cellsY();
-  ds->hasGeoTransform_ = src.hasGeoTransform();
-  ds->geoTransform_ = src.geoTransform();
-  for (const int i : {1, 2, 4, 5}) ds->geoTransform_[i] *= grid->cellSize();
-  // Blocks span whole strides, so a block needs only the tiles that cover it.
-  const int strideCells = grid->strideCells();
-  const int block = (g + strideCells - 1) / strideCells * strideCells;
+  const Level level{encoder, normalizer, tile,         stride,     g,          input,
+                    key,     o.blend,    o.batch_size, o.cache_mb, o.cache_dir};
+  if (!o.cache_dir.empty()) r.SetNameValue("CACHE_DIR", o.cache_dir.c_str());
+  // Overview levels: the same model over the input read at 1/f resolution.
+  std::vector<int> factors;
+  if (o.overviews) {
+    factors = *o.overviews;
+  } else {
+    // AUTO: halve until the reduced input fits in one tile.
+    for (int f = 2; (std::max(src.width(), src.height()) + f / 2 - 1) / (f / 2) > tile; f *= 2)
+      factors.push_back(f);
+  }
+  for (const int f : factors) {
+    std::unique_ptr<VitfeatDataset> ov(new VitfeatDataset());
+    ov->sourceName_ = ds->sourceName_;
+    ov->userOptions_ = ds->userOptions_;
+    ov->record_ = ds->record_;
+    ov->record_.SetNameValue("OVERVIEW_FACTOR", CPLSPrintf("%d", f));
+    Level reduced = level;
+    reduced.key += "|overview=" + std::to_string(f);
+    if (!ov->initLevel(src.downsampled(f), reduced)) return nullptr;
+    ov->nPamFlags |= GPF_DISABLED;
+    ov->SetDescription(CPLSPrintf("%s (overview 1/%d)", info->pszFilename, f));
+    ds->overviews_.push_back(std::move(ov));
+  }
+  if (!ds->initLevel(std::move(ds->source_), level)) return nullptr;
+  std::string overviewFactors;
+  for (const int f : factors)
+    overviewFactors += (overviewFactors.empty() ? "" : ",") + std::to_string(f);
+  r.SetNameValue("OVERVIEWS", factors.empty() ? "NONE" : overviewFactors.c_str());
 
-  auto cache = o.cache_mb > 0 ? processTileCache(o.cache_mb) : nullptr;
-  auto reader = std::make_unique<TileReader>(src, std::move(normalizer), g, input);
-  ds->engine_ = std::make_unique<FeatureEngine>(std::move(*grid), std::move(reader), encoder,
-                                                std::move(cache), key, o.blend, o.batch_size);
-  for (int b = 1; b <= model.embed_dim; ++b) ds->SetBand(b, new VitfeatBand(ds.get(), b, block));
   ds->SetDescription(info->pszFilename);
+  if (ds->descriptorPath_.empty()) {
+    // A VITFEAT:<source> name is not a file: nothing to keep beside it.
+    ds->nPamFlags |= GPF_DISABLED;
+  } else {
+    // Statistics, histograms and gdaladdo's .ovr live beside the descriptor.
+    // Update access only lets PAM and overviews be written: bands are read-only.
+    ds->eAccess = info->eAccess;
+    ds->TryLoadXML();
+    ds->oOvManager.Initialize(ds.get(), info->pszFilename);
+  }
   return ds.release();
 }
 
+bool VitfeatDataset::initLevel(std::unique_ptr<SourceRaster> source, const Level& level) {
+  std::unique_ptr<TileGrid> grid;
+  try {
+    grid = std::make_unique<TileGrid>(source->width(), source->height(), level.tile, level.stride,
+                                      level.g);
+  } catch (const std::invalid_argument& e) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "VITFEAT: %s", e.what());
+    return false;
+  }
+  source_ = std::move(source);
+  record_.SetNameValue("CELL_SIZE", CPLSPrintf("%d", grid->cellSize()));
+  record_.SetNameValue("TILES", CPLSPrintf("%dx%d", grid->tilesX(), grid->tilesY()));
+  nRasterXSize = grid->cellsX();
+  nRasterYSize = grid->cellsY();
+  hasGeoTransform_ = source_->hasGeoTransform();
+  geoTransform_ = source_->geoTransform();
+  for (const int i : {1, 2, 4, 5}) geoTransform_[i] *= grid->cellSize();
+  // Blocks span whole strides, so a block needs only the tiles that cover it.
+  const int strideCells = grid->strideCells();
+  const int block = (level.g + strideCells - 1) / strideCells * strideCells;
+
+  auto cache = level.cacheMb > 0 ? processTileCache(level.cacheMb) : nullptr;
+  auto reader = std::make_unique<TileReader>(*source_, level.normalizer, level.g, level.input);
+  engine_ = std::make_unique<FeatureEngine>(std::move(*grid), std::move(reader), level.encoder,
+                                            std::move(cache), processTileStore(level.cacheDir),
+                                            level.key, level.blend, level.batchSize);
+  for (int b = 1; b <= engine_->features(); ++b) SetBand(b, new VitfeatBand(this, b, block));
+  // GDAL's whole-raster copy then reads every band of a swath at once, which
+  // runs the model once per swath rather than once per band.
+  GDALDataset::SetMetadataItem("INTERLEAVE", "PIXEL", "IMAGE_STRUCTURE");
+  return true;
+}
+
 GDALDataset* VitfeatDataset::CreateCopy(const char* filename, GDALDataset* src, int, char**,
-                                        GDALProgressFunc progress, void* progressData) {
+                                        GDALProgressFunc progress, void* progressData) try {
   auto* features = dynamic_cast<VitfeatDataset*>(src);
   if (!features) {
     CPLError(CE_Failure, CPLE_NotSupported,
@@ -327,6 +410,9 @@ GDALDataset* VitfeatDataset::CreateCopy(const char* filename, GDALDataset* src, 
   if (!writeDescriptor(filename, {features->sourceName(), features->userOptions()})) return nullptr;
   if (progress) progress(1.0, nullptr, progressData);
   return GDALDataset::Open(filename, GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR);
+} catch (const std::exception& e) {
+  CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: cannot write %s: %s", filename, e.what());
+  return nullptr;
 }
 
 CPLErr VitfeatDataset::GetGeoTransform(double* gt) {
@@ -337,19 +423,21 @@ CPLErr VitfeatDataset::GetGeoTransform(double* gt) {
 const OGRSpatialReference* VitfeatDataset::GetSpatialRef() const { return source_->spatialRef(); }
 
 char** VitfeatDataset::GetFileList() {
-  CPLStringList files;
-  if (!descriptorPath_.empty()) files.AddString(descriptorPath_.c_str());
-  char** sourceFiles = source_->fileList();
-  for (char** f = sourceFiles; f && *f; ++f)
-    if (files.FindString(*f) < 0) files.AddString(*f);
-  CSLDestroy(sourceFiles);
+  // The descriptor with its .aux.xml and .ovr when there are: the files of
+  // this dataset. Never the source raster's: GDAL deletes the listed files
+  // when a dataset is deleted or overwritten (gdal_translate onto an existing
+  // descriptor, gdalmanage delete), and the source is the user's data.
+  CPLStringList files(GDALPamDataset::GetFileList());
+  if (!descriptorPath_.empty() && files.FindString(descriptorPath_.c_str()) < 0)
+    files.AddString(descriptorPath_.c_str());
   return files.StealList();
 }
 
 int VitfeatDataset::CloseDependentDatasets() {
   const bool had = source_ != nullptr;
-  GDALDataset::CloseDependentDatasets();
-  engine_.reset();  // its tile reader reads from the source
+  GDALPamDataset::CloseDependentDatasets();
+  overviews_.clear();  // they share the source's datasets
+  engine_.reset();     // its tile reader reads from the source
   source_.reset();
   return had;
 }
@@ -361,10 +449,20 @@ void VitfeatDataset::refreshCounters() {
       CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesComputed())));
   record_.SetNameValue("TILES_REUSED",
                        CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesReused())));
+  record_.SetNameValue(
+      "TILES_FROM_DISK",
+      CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesFromDisk())));
+  uint64_t overviewTiles = 0;
+  for (const auto& ov : overviews_) overviewTiles += ov->engine_->tilesComputed();
+  record_.SetNameValue("OVERVIEW_TILES_COMPUTED",
+                       CPLSPrintf("%llu", static_cast<unsigned long long>(overviewTiles)));
+  record_.SetNameValue(
+      "PROCESS_TILES_COMPUTED",
+      CPLSPrintf("%llu", static_cast<unsigned long long>(FeatureEngine::processTilesComputed())));
 }
 
 char** VitfeatDataset::GetMetadataDomainList() {
-  return BuildMetadataDomainList(GDALDataset::GetMetadataDomainList(), TRUE, kDomain, nullptr);
+  return BuildMetadataDomainList(GDALPamDataset::GetMetadataDomainList(), TRUE, kDomain, nullptr);
 }
 
 char** VitfeatDataset::GetMetadata(const char* domain) {
@@ -372,7 +470,7 @@ char** VitfeatDataset::GetMetadata(const char* domain) {
     refreshCounters();
     return record_.List();
   }
-  return GDALDataset::GetMetadata(domain);
+  return GDALPamDataset::GetMetadata(domain);
 }
 
 const char* VitfeatDataset::GetMetadataItem(const char* name, const char* domain) {
@@ -380,18 +478,41 @@ const char* VitfeatDataset::GetMetadataItem(const char* name, const char* domain
     refreshCounters();
     return record_.FetchNameValue(name);
   }
-  return GDALDataset::GetMetadataItem(name, domain);
+  return GDALPamDataset::GetMetadataItem(name, domain);
 }
 
-const float* VitfeatDataset::planes(const CellRect& window) {
+const float* VitfeatDataset::planes(const CellRect& window,
+                                    const FeatureEngine::Progress* progress) {
   if (window == lastWindow_ && !lastPlanes_.empty()) return lastPlanes_.data();
-  lastPlanes_.resize(static_cast<size_t>(engine_->features()) * window.width * window.height);
-  if (!engine_->compute(window, lastPlanes_.data())) {
+  // Every block and window read comes here: no exception goes further.
+  bool ok = false;
+  try {
+    lastPlanes_.resize(static_cast<size_t>(engine_->features()) * window.width * window.height);
+    ok = engine_->compute(window, lastPlanes_.data(), progress);
+  } catch (const std::exception& e) {
+    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: computing cells %d,%d %dx%d failed: %s",
+             window.x0, window.y0, window.width, window.height, e.what());
+  } catch (...) {
+    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: computing cells %d,%d %dx%d failed", window.x0,
+             window.y0, window.width, window.height);
+  }
+  if (!ok) {
     lastPlanes_.clear();
+    lastPlanes_.shrink_to_fit();
     return nullptr;
   }
   lastWindow_ = window;
   return lastPlanes_.data();
+}
+
+CPLErr VitfeatDataset::IBuildOverviews(const char* resampling, int count, const int* levels,
+                                       int bandCount, const int* bands, GDALProgressFunc progress,
+                                       void* progressData, CSLConstList options) {
+  buildingExternal_ = true;
+  const CPLErr err = GDALPamDataset::IBuildOverviews(resampling, count, levels, bandCount, bands,
+                                                     progress, progressData, options);
+  buildingExternal_ = false;
+  return err;
 }
 
 CPLErr VitfeatDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize,
@@ -399,14 +520,43 @@ CPLErr VitfeatDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, i
                                  int bandCount, int* bandMap, GSpacing pixelSpace,
                                  GSpacing lineSpace, GSpacing bandSpace,
                                  GDALRasterIOExtraArg* extra) {
-  const size_t bytes = static_cast<size_t>(engine_->features()) * xsize * ysize * sizeof(float);
-  if (rw != GF_Read || bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes)
-    return GDALDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
-                                  bandCount, bandMap, pixelSpace, lineSpace, bandSpace, extra);
-  // One inference pass for every requested band.
-  const float* p = planes({xoff, yoff, xsize, ysize});
-  if (!p) return CE_Failure;
-  copyPlanes(p, xsize, ysize, bandCount, bandMap, data, bufType, pixelSpace, lineSpace, bandSpace);
+  if (rw != GF_Read) {
+    CPLError(CE_Failure, CPLE_NotSupported, "VITFEAT: feature datasets are read-only");
+    return CE_Failure;
+  }
+  // Resampled reads go through GDAL, which picks an overview level.
+  if (bufx != xsize || bufy != ysize)
+    return GDALPamDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
+                                     bandCount, bandMap, pixelSpace, lineSpace, bandSpace, extra);
+  // One inference pass for every requested band, in chunks of rows whose
+  // feature planes fit kMaxWindowBytes; progress after each batch of tiles,
+  // and the caller can cancel (QGIS cancels stale renders so).
+  const size_t rowBytes = static_cast<size_t>(engine_->features()) * xsize * sizeof(float);
+  // Chunks start on block rows, so tiles are not split between two chunks
+  // more than block reads would split them.
+  int blockX = 0, blockY = 0;
+  papoBands[0]->GetBlockSize(&blockX, &blockY);
+  const size_t fit = kMaxWindowBytes / rowBytes;
+  const int rows = fit >= static_cast<size_t>(ysize)
+                       ? ysize
+                       : std::max(blockY, static_cast<int>(fit) / blockY * blockY);
+  GDALProgressFunc pfn = extra ? extra->pfnProgress : nullptr;
+  void* pfnData = extra ? extra->pProgressData : nullptr;
+  for (int y = 0; y < ysize; y += rows) {
+    const int h = std::min(rows, ysize - y);
+    const double done = static_cast<double>(y) / ysize, share = static_cast<double>(h) / ysize;
+    const FeatureEngine::Progress progress = [&](double f) {
+      return !pfn || pfn(done + share * f, nullptr, pfnData) != FALSE;
+    };
+    const float* p = planes({xoff, yoff + y, xsize, h}, &progress);
+    if (!p) return CE_Failure;
+    copyPlanes(p, xsize, h, bandCount, bandMap, static_cast<GByte*>(data) + y * lineSpace, bufType,
+               pixelSpace, lineSpace, bandSpace);
+  }
+  if (pfn && !pfn(1.0, nullptr, pfnData)) {
+    CPLError(CE_Failure, CPLE_UserInterrupt, "VITFEAT: read cancelled");
+    return CE_Failure;
+  }
   return CE_None;
 }
 
@@ -419,9 +569,44 @@ VitfeatBand::VitfeatBand(VitfeatDataset* ds, int band, int blockSize) {
   SetDescription(CPLSPrintf("feature_%04d", band));
 }
 
+int VitfeatBand::GetOverviewCount() {
+  const int external = GDALPamRasterBand::GetOverviewCount();
+  if (external > 0) return external;
+  return static_cast<VitfeatDataset*>(poDS)->computedOverviewCount();
+}
+
+GDALRasterBand* VitfeatBand::GetOverview(int i) {
+  if (GDALPamRasterBand::GetOverviewCount() > 0) return GDALPamRasterBand::GetOverview(i);
+  auto* ds = static_cast<VitfeatDataset*>(poDS);
+  if (i < 0 || i >= ds->computedOverviewCount()) return nullptr;
+  return ds->computedOverview(i)->GetRasterBand(nBand);
+}
+
 double VitfeatBand::GetNoDataValue(int* success) {
   if (success) *success = TRUE;
   return std::numeric_limits<double>::quiet_NaN();
+}
+
+CPLErr VitfeatBand::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data,
+                              int bufx, int bufy, GDALDataType bufType, GSpacing pixelSpace,
+                              GSpacing lineSpace, GDALRasterIOExtraArg* extra) {
+  auto* ds = static_cast<VitfeatDataset*>(poDS);
+  const size_t bytes = static_cast<size_t>(ds->GetRasterCount()) * xsize * ysize * sizeof(float);
+  // Windows smaller than a block use GDAL's block cache.
+  if (rw != GF_Read || bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes ||
+      static_cast<int64_t>(xsize) * ysize < static_cast<int64_t>(nBlockXSize) * nBlockYSize)
+    return GDALPamRasterBand::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
+                                        pixelSpace, lineSpace, extra);
+  GDALProgressFunc pfn = extra ? extra->pfnProgress : nullptr;
+  void* pfnData = extra ? extra->pProgressData : nullptr;
+  const FeatureEngine::Progress progress = [&](double f) {
+    return !pfn || pfn(f, nullptr, pfnData) != FALSE;
+  };
+  const float* p = ds->planes({xoff, yoff, xsize, ysize}, &progress);
+  if (!p) return CE_Failure;
+  int band = nBand;
+  copyPlanes(p, xsize, ysize, 1, &band, data, bufType, pixelSpace, lineSpace, 0);
+  return CE_None;
 }
 
 CPLErr VitfeatBand::IReadBlock(int bx, int by, void* data) {

@@ -33,7 +33,16 @@ CPLJSONArray floatArray(const std::vector<float>& v) {
 }  // namespace
 
 bool writeModelFolder(const std::string& dir, const ViTConfig& c, const StateDict& sd) {
-  if (VSIMkdirRecursive(dir.c_str(), 0755) != 0) {
+  // GDAL 3.6's VSIMkdirRecursive fails on a relative path without a folder
+  // part ("m"): create it by its absolute path.
+  std::string absolute = dir;
+  if (CPLIsFilenameRelative(dir.c_str())) {
+    if (char* cwd = CPLGetCurrentDir()) {
+      absolute = CPLFormFilename(cwd, dir.c_str(), nullptr);
+      CPLFree(cwd);
+    }
+  }
+  if (VSIMkdirRecursive(absolute.c_str(), 0755) != 0) {
     VSIStatBufL st;
     if (VSIStatL(dir.c_str(), &st) != 0 || !VSI_ISDIR(st.st_mode)) {
       CPLError(CE_Failure, CPLE_FileIO, "cannot create folder %s", dir.c_str());

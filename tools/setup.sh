@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs vitfeat's dependencies from Debian 12 packages and builds it in
 # build/ (or $VITFEAT_BUILD_DIR). Run as root, or as a user with sudo.
+#   VITFEAT_SKIP_APT=1        skip apt-get (dependencies already installed)
+#   VITFEAT_BUILD_TARGETS=... build only these targets (space separated), as
+#                             tools/example.sh does; default: everything, the
+#                             test suite included
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +20,8 @@ packages=(
   python3-sklearn python3-qgis
   # tests only: real torch.save files to check the .pth reader against
   python3-torch
+  # tests only: the rasterio and Dask recipes of docs/recipes.md are run
+  python3-rasterio python3-dask
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
@@ -26,4 +32,9 @@ fi
 
 build=${VITFEAT_BUILD_DIR:-build}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build" -j "$(nproc)"
+targets=()
+if [ -n "${VITFEAT_BUILD_TARGETS:-}" ]; then
+  read -r -a names <<<"$VITFEAT_BUILD_TARGETS"
+  targets=(--target "${names[@]}")
+fi
+cmake --build "$build" -j "$(nproc)" ${targets[@]+"${targets[@]}"}

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "pixelfunctions/random.h"
@@ -44,6 +45,39 @@ std::unique_ptr<FeatureSource> FeatureSource::open(const std::string& driver,
   ds->GetRasterBand(1)->GetBlockSize(&s->blockWidth_, &s->blockHeight_);
   s->blockWidth_ = std::max(1, std::min(s->blockWidth_, ds->GetRasterXSize()));
   s->blockHeight_ = std::max(1, std::min(s->blockHeight_, ds->GetRasterYSize()));
+  return s;
+}
+
+namespace {
+
+// The dataset holding overview level i of every band of ds, or null when the
+// bands' level-i overviews are not the bands of one dataset.
+GDALDataset* overviewDataset(GDALDataset* ds, int i) {
+  GDALRasterBand* first = ds->GetRasterBand(1)->GetOverview(i);
+  GDALDataset* ov = first ? first->GetDataset() : nullptr;
+  if (!ov || ov->GetRasterCount() != ds->GetRasterCount()) return nullptr;
+  for (int b = 1; b <= ds->GetRasterCount(); ++b)
+    if (ds->GetRasterBand(b)->GetOverview(i) != ov->GetRasterBand(b)) return nullptr;
+  return ov;
+}
+
+}  // namespace
+
+int FeatureSource::overviewCount() const {
+  const int n = dataset_->GetRasterBand(1)->GetOverviewCount();
+  for (int i = 0; i < n; ++i)
+    if (!overviewDataset(dataset_.get(), i)) return i;
+  return n;
+}
+
+std::unique_ptr<FeatureSource> FeatureSource::overview(int i) const {
+  GDALDataset* ov = overviewDataset(dataset_.get(), i);
+  if (!ov) return nullptr;
+  std::unique_ptr<FeatureSource> s(new FeatureSource(*this));
+  s->dataset_ = std::shared_ptr<GDALDataset>(dataset_, ov);
+  ov->GetRasterBand(1)->GetBlockSize(&s->blockWidth_, &s->blockHeight_);
+  s->blockWidth_ = std::max(1, std::min(s->blockWidth_, ov->GetRasterXSize()));
+  s->blockHeight_ = std::max(1, std::min(s->blockHeight_, ov->GetRasterYSize()));
   return s;
 }
 
@@ -150,6 +184,9 @@ std::string FeatureSource::signature() const {
   for (const auto& [k, v] : openOptions_) s += "|" + k + "=" + v;
   char** files = dataset_->GetFileList();
   for (char** f = files; f && *f; ++f) {
+    // PAM's .aux.xml changes whenever statistics are saved; it holds nothing
+    // the features depend on.
+    if (EQUAL(CPLGetExtension(*f), "xml")) continue;
     VSIStatBufL st;
     if (VSIStatL(*f, &st) == 0)
       s += CPLSPrintf("|%s:%lld:%lld", *f, static_cast<long long>(st.st_size),
@@ -158,7 +195,10 @@ std::string FeatureSource::signature() const {
   CSLDestroy(files);
   for (const char* domain : kRecordDomains) {
     for (char** m = dataset_->GetMetadata(domain); m && *m; ++m) {
-      if (STARTS_WITH(*m, "TILES_COMPUTED=") || STARTS_WITH(*m, "TILES_REUSED=")) continue;
+      // Counters change with every read.
+      if (std::strstr(*m, "TILES_COMPUTED=") || std::strstr(*m, "TILES_REUSED=") ||
+          std::strstr(*m, "TILES_FROM_DISK="))
+        continue;
       s += std::string("|") + domain + ":" + *m;
     }
   }

@@ -23,6 +23,12 @@ class FeatureSource {
   static std::unique_ptr<FeatureSource> open(const std::string& driver, const std::string& name,
                                              const OptionMap& openOptions);
 
+  // Overview levels of the source that cover every band (GDAL's overviews of
+  // a feature file, or the computed levels of a lazy source), and a source
+  // reading level i: the parent's overview dataset, kept alive with it.
+  int overviewCount() const;
+  std::unique_ptr<FeatureSource> overview(int i) const;
+
   GDALDataset* dataset() const { return dataset_.get(); }
   const std::string& name() const { return name_; }
   const OptionMap& openOptions() const { return openOptions_; }
@@ -58,7 +64,8 @@ class FeatureSource {
   std::string driver_;
   std::string name_;
   OptionMap openOptions_;
-  std::unique_ptr<GDALDataset> dataset_;
+  // An overview's dataset shares ownership of the opened (parent) dataset.
+  std::shared_ptr<GDALDataset> dataset_;
   int blockWidth_ = 0, blockHeight_ = 0;
 };
 

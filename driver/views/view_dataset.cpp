@@ -14,6 +14,7 @@
 #include "driver/views/fit_store.h"
 #include "driver/views/view_descriptor.h"
 #include "driver/views/view_vrt.h"
+#include "models/sha256.h"
 
 namespace vitfeat {
 
@@ -61,8 +62,11 @@ int ViewDataset::identify(GDALOpenInfo* info, const ViewKind& kind) {
 GDALDataset* ViewDataset::open(GDALOpenInfo* info, const ViewKind& kind) {
   if (!identify(info, kind)) return nullptr;
   try {
-    if (info->eAccess == GA_Update) {
-      CPLError(CE_Failure, CPLE_NotSupported, "%s: views are read-only", kind.driver);
+    if (info->eAccess == GA_Update && STARTS_WITH_CI(info->pszFilename, prefixOf(kind).c_str())) {
+      CPLError(CE_Failure, CPLE_NotSupported,
+               "%s: views are read-only (a descriptor can be opened for update, to build "
+               "external overviews with gdaladdo)",
+               kind.driver);
       return nullptr;
     }
     std::unique_ptr<ViewDataset> ds(new ViewDataset());
@@ -108,17 +112,6 @@ GDALDataset* ViewDataset::open(GDALOpenInfo* info, const ViewKind& kind) {
     if (savedFit && savedOptions != ds->ownOptions_) savedFit.reset();
     if (!ds->obtainFit(savedFit)) return nullptr;
 
-    const FeatureSource& src = *ds->source_;
-    ds->nRasterXSize = src.width();
-    ds->nRasterYSize = src.height();
-    ds->specs_ = ds->algorithm_->bands();
-    for (size_t b = 0; b < ds->specs_.size(); ++b)
-      ds->SetBand(static_cast<int>(b) + 1,
-                  new ViewRasterBand(ds.get(), static_cast<int>(b) + 1, ds->specs_[b],
-                                     src.blockWidth(), src.blockHeight()));
-    if (ds->specs_.size() >= 3 && ds->specs_[0].colorInterp == GCI_RedBand)
-      ds->SetMetadataItem("INTERLEAVE", "PIXEL", "IMAGE_STRUCTURE");
-
     CPLStringList& r = ds->record_;
     r.SetNameValue("SOURCE", sourceName.c_str());
     if (!sourceOptions.empty())
@@ -129,7 +122,32 @@ GDALDataset* ViewDataset::open(GDALOpenInfo* info, const ViewKind& kind) {
                      it != ds->ownOptions_.end() ? it->second.c_str() : spec.defaultValue);
     }
     ds->algorithm_->describe(r);
+    ds->specs_ = ds->algorithm_->bands();
+    ds->createBands();
+    // The same fit over each overview level of the source.
+    const int levels = ds->source_->overviewCount();
+    for (int i = 0; i < levels; ++i) {
+      std::unique_ptr<ViewDataset> ov(new ViewDataset());
+      ov->kind_ = &kind;
+      ov->source_ = ds->source_->overview(i);
+      ov->algorithm_ = ds->algorithm_;
+      ov->ownOptions_ = ds->ownOptions_;
+      ov->specs_ = ds->specs_;
+      ov->record_ = ds->record_;
+      ov->createBands();
+      ov->nPamFlags |= GPF_DISABLED;
+      ov->SetDescription(CPLSPrintf("%s (overview %d)", info->pszFilename, i + 1));
+      ds->overviews_.push_back(std::move(ov));
+    }
     ds->SetDescription(info->pszFilename);
+    if (ds->descriptorPath_.empty()) {
+      ds->nPamFlags |= GPF_DISABLED;  // a <driver>:<source> name is not a file
+    } else {
+      // Update access only lets PAM and overviews be written: bands are read-only.
+      ds->eAccess = info->eAccess;
+      ds->TryLoadXML();
+      ds->oOvManager.Initialize(ds.get(), info->pszFilename);
+    }
     return ds.release();
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "%s: %s", kind.driver, e.what());
@@ -137,15 +155,32 @@ GDALDataset* ViewDataset::open(GDALOpenInfo* info, const ViewKind& kind) {
   }
 }
 
+void ViewDataset::createBands() {
+  nRasterXSize = source_->width();
+  nRasterYSize = source_->height();
+  for (size_t b = 0; b < specs_.size(); ++b)
+    SetBand(static_cast<int>(b) + 1,
+            new ViewRasterBand(this, static_cast<int>(b) + 1, specs_[b], source_->blockWidth(),
+                               source_->blockHeight()));
+  // GDAL's whole-raster copy then reads every band of a swath at once.
+  GDALDataset::SetMetadataItem("INTERLEAVE", "PIXEL", "IMAGE_STRUCTURE");
+}
+
 bool ViewDataset::obtainFit(const std::optional<CPLJSONObject>& saved) {
   const int d = source_->bands();
+  const std::string signature = source_->signature();
+  // A view over this view keys its own fit on this (the files behind the
+  // source are not in this dataset's file list).
+  Sha256 h;
+  h.update(signature.data(), signature.size());
+  record_.SetNameValue("SOURCE_SIGNATURE_SHA256", Sha256::hex(h.digest()).c_str());
   if (saved) {
     if (!algorithm_->loadFit(*saved, d)) return false;
     record_.SetNameValue("FIT_FROM", "descriptor");
     return true;
   }
   const std::string key =
-      std::string(kind_->driver) + "|" + optionsText(ownOptions_) + "|" + source_->signature();
+      std::string(kind_->driver) + "|" + optionsText(ownOptions_) + "|" + signature;
   if (const auto cached = findFit(key)) {
     CPLJSONDocument doc;
     if (doc.LoadMemory(*cached)) {
@@ -247,7 +282,8 @@ const OGRSpatialReference* ViewDataset::GetSpatialRef() const {
 
 int ViewDataset::CloseDependentDatasets() {
   const bool had = source_ != nullptr;
-  GDALDataset::CloseDependentDatasets();
+  GDALPamDataset::CloseDependentDatasets();
+  overviews_.clear();  // they read the source's overview datasets
   source_.reset();
   return had;
 }
@@ -259,7 +295,7 @@ void ViewDataset::refreshCounters() {
 }
 
 char** ViewDataset::GetMetadataDomainList() {
-  return BuildMetadataDomainList(GDALDataset::GetMetadataDomainList(), TRUE, kind_->driver,
+  return BuildMetadataDomainList(GDALPamDataset::GetMetadataDomainList(), TRUE, kind_->driver,
                                  nullptr);
 }
 
@@ -268,7 +304,7 @@ char** ViewDataset::GetMetadata(const char* domain) {
     refreshCounters();
     return record_.List();
   }
-  return GDALDataset::GetMetadata(domain);
+  return GDALPamDataset::GetMetadata(domain);
 }
 
 const char* ViewDataset::GetMetadataItem(const char* name, const char* domain) {
@@ -276,24 +312,24 @@ const char* ViewDataset::GetMetadataItem(const char* name, const char* domain) {
     refreshCounters();
     return record_.FetchNameValue(name);
   }
-  return GDALDataset::GetMetadataItem(name, domain);
+  return GDALPamDataset::GetMetadataItem(name, domain);
 }
 
 char** ViewDataset::GetFileList() {
-  CPLStringList files;
-  if (!descriptorPath_.empty()) files.AddString(descriptorPath_.c_str());
-  char** sourceFiles = source_->dataset()->GetFileList();
-  for (char** f = sourceFiles; f && *f; ++f)
-    if (files.FindString(*f) < 0) files.AddString(*f);
-  CSLDestroy(sourceFiles);
+  // The descriptor with its .aux.xml and .ovr when there are; never the
+  // source's files (GDAL deletes the listed files when overwriting a dataset).
+  CPLStringList files(GDALPamDataset::GetFileList());
+  if (!descriptorPath_.empty() && files.FindString(descriptorPath_.c_str()) < 0)
+    files.AddString(descriptorPath_.c_str());
   return files.StealList();
 }
 
-const float* ViewDataset::outputs(const CellRect& window) {
+const float* ViewDataset::outputs(const CellRect& window, GDALProgressFunc progress,
+                                  void* progressData) {
   if (window == lastWindow_ && !lastOutputs_.empty()) return lastOutputs_.data();
   lastOutputs_.clear();
   try {
-    if (!source_->read(window, inputs_)) return nullptr;
+    if (!source_->read(window, inputs_, progress, progressData)) return nullptr;
     const Eigen::Index n = static_cast<Eigen::Index>(window.width) * window.height;
     const Eigen::Map<const Eigen::MatrixXf> cells(inputs_.data(), n, source_->bands());
     lastOutputs_.resize(static_cast<size_t>(n) * specs_.size());
@@ -309,17 +345,35 @@ const float* ViewDataset::outputs(const CellRect& window) {
   return lastOutputs_.data();
 }
 
+CPLErr ViewDataset::IBuildOverviews(const char* resampling, int count, const int* levels,
+                                    int bandCount, const int* bands, GDALProgressFunc progress,
+                                    void* progressData, CSLConstList options) {
+  buildingExternal_ = true;
+  const CPLErr err = GDALPamDataset::IBuildOverviews(resampling, count, levels, bandCount, bands,
+                                                     progress, progressData, options);
+  buildingExternal_ = false;
+  return err;
+}
+
 CPLErr ViewDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data,
                               int bufx, int bufy, GDALDataType bufType, int bandCount, int* bandMap,
                               GSpacing pixelSpace, GSpacing lineSpace, GSpacing bandSpace,
                               GDALRasterIOExtraArg* extra) {
+  if (rw != GF_Read) {
+    CPLError(CE_Failure, CPLE_NotSupported, "%s: views are read-only", kind_->driver);
+    return CE_Failure;
+  }
   const size_t bytes =
       (static_cast<size_t>(source_->bands()) + specs_.size()) * xsize * ysize * sizeof(float);
-  if (rw != GF_Read || bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes)
-    return GDALDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
-                                  bandCount, bandMap, pixelSpace, lineSpace, bandSpace, extra);
-  // One read of the feature window and one application of the math for every band.
-  const float* p = outputs({xoff, yoff, xsize, ysize});
+  // Resampled reads go through GDAL (which picks an overview level), and so
+  // do windows too large to hold at once (block by block).
+  if (bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes)
+    return GDALPamDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
+                                     bandCount, bandMap, pixelSpace, lineSpace, bandSpace, extra);
+  // One read of the feature window and one application of the math for every
+  // band; the source reports progress and honours cancellation.
+  const float* p = outputs({xoff, yoff, xsize, ysize}, extra ? extra->pfnProgress : nullptr,
+                           extra ? extra->pProgressData : nullptr);
   if (!p) return CE_Failure;
   copyPlanes(p, xsize, ysize, bandCount, bandMap, data, bufType, pixelSpace, lineSpace, bandSpace);
   return CE_None;
@@ -342,9 +396,42 @@ ViewRasterBand::ViewRasterBand(ViewDataset* ds, int band, const ViewBand& spec, 
   for (const std::string& c : spec.categories) categories_.AddString(c.c_str());
 }
 
+int ViewRasterBand::GetOverviewCount() {
+  const int external = GDALPamRasterBand::GetOverviewCount();
+  if (external > 0) return external;
+  return static_cast<ViewDataset*>(poDS)->computedOverviewCount();
+}
+
+GDALRasterBand* ViewRasterBand::GetOverview(int i) {
+  if (GDALPamRasterBand::GetOverviewCount() > 0) return GDALPamRasterBand::GetOverview(i);
+  auto* ds = static_cast<ViewDataset*>(poDS);
+  if (i < 0 || i >= ds->computedOverviewCount()) return nullptr;
+  return ds->computedOverview(i)->GetRasterBand(nBand);
+}
+
 double ViewRasterBand::GetNoDataValue(int* success) {
   if (success) *success = TRUE;
   return spec_.noData;
+}
+
+CPLErr ViewRasterBand::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize,
+                                 void* data, int bufx, int bufy, GDALDataType bufType,
+                                 GSpacing pixelSpace, GSpacing lineSpace,
+                                 GDALRasterIOExtraArg* extra) {
+  auto* ds = static_cast<ViewDataset*>(poDS);
+  const size_t bytes = (static_cast<size_t>(ds->source().bands()) + ds->GetRasterCount()) * xsize *
+                       ysize * sizeof(float);
+  // Windows smaller than a block use GDAL's block cache.
+  if (rw != GF_Read || bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes ||
+      static_cast<int64_t>(xsize) * ysize < static_cast<int64_t>(nBlockXSize) * nBlockYSize)
+    return GDALPamRasterBand::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
+                                        pixelSpace, lineSpace, extra);
+  const float* p = ds->outputs({xoff, yoff, xsize, ysize}, extra ? extra->pfnProgress : nullptr,
+                               extra ? extra->pProgressData : nullptr);
+  if (!p) return CE_Failure;
+  int band = nBand;
+  copyPlanes(p, xsize, ysize, 1, &band, data, bufType, pixelSpace, lineSpace, 0);
+  return CE_None;
 }
 
 CPLErr ViewRasterBand::IReadBlock(int bx, int by, void* data) {

@@ -3,8 +3,13 @@
 // seeded sample), and computes blocks lazily by reading the feature window
 // under them with one multi-band read and applying the view's math. A block
 // read fills the sibling bands' blocks too.
+//
+// Overviews apply the same fit to the source's overview levels (a VITFEAT
+// source computes them from the input at reduced resolution). Opened from a
+// descriptor, PAM (.aux.xml) and gdaladdo's .ovr live beside it.
 #pragma once
 
+#include <gdal_pam.h>
 #include <gdal_priv.h>
 
 #include <memory>
@@ -17,7 +22,7 @@
 
 namespace vitfeat {
 
-class ViewDataset final : public GDALDataset {
+class ViewDataset final : public GDALPamDataset {
  public:
   static int identify(GDALOpenInfo* info, const ViewKind& kind);
   static GDALDataset* open(GDALOpenInfo* info, const ViewKind& kind);
@@ -49,9 +54,21 @@ class ViewDataset final : public GDALDataset {
 
   // Output planes ([band][y][x]) of a window; the last window is kept, so
   // band-by-band reads of one window apply the math once. nullptr + CPLError.
-  const float* outputs(const CellRect& window);
+  const float* outputs(const CellRect& window, GDALProgressFunc progress = nullptr,
+                       void* progressData = nullptr);
+
+  // Overview levels made from the source's (not counting .ovr ones).
+  int computedOverviewCount() const {
+    return buildingExternal_ ? 0 : static_cast<int>(overviews_.size());
+  }
+  ViewDataset* computedOverview(int i) const { return overviews_[i].get(); }
 
  protected:
+  // gdaladdo: builds the external .ovr (GDAL matches existing levels through
+  // the bands' overviews, which must then be the .ovr's alone).
+  CPLErr IBuildOverviews(const char* resampling, int count, const int* levels, int bandCount,
+                         const int* bands, GDALProgressFunc progress, void* progressData,
+                         CSLConstList options) override;
   CPLErr IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data, int bufx,
                    int bufy, GDALDataType bufType, int bandCount, int* bandMap, GSpacing pixelSpace,
                    GSpacing lineSpace, GSpacing bandSpace, GDALRasterIOExtraArg* extra) override;
@@ -59,11 +76,13 @@ class ViewDataset final : public GDALDataset {
  private:
   ViewDataset() = default;
   bool obtainFit(const std::optional<CPLJSONObject>& saved);
+  // Size, bands and metadata for the current source_, algorithm_ and specs_.
+  void createBands();
   void refreshCounters();
 
   const ViewKind* kind_ = nullptr;
   std::unique_ptr<FeatureSource> source_;
-  std::unique_ptr<ViewAlgorithm> algorithm_;
+  std::shared_ptr<ViewAlgorithm> algorithm_;  // shared with the overview levels
   OptionMap ownOptions_;
   std::vector<ViewBand> specs_;
   std::string descriptorPath_;
@@ -71,18 +90,31 @@ class ViewDataset final : public GDALDataset {
   CellRect lastWindow_;
   std::vector<float> inputs_;
   std::vector<float> lastOutputs_;
+  std::vector<std::unique_ptr<ViewDataset>> overviews_;
+  bool buildingExternal_ = false;
 };
 
-class ViewRasterBand final : public GDALRasterBand {
+class ViewRasterBand final : public GDALPamRasterBand {
  public:
   ViewRasterBand(ViewDataset* ds, int band, const ViewBand& spec, int blockX, int blockY);
   double GetNoDataValue(int* success) override;
   GDALColorInterp GetColorInterpretation() override { return spec_.colorInterp; }
   GDALColorTable* GetColorTable() override { return colors_.get(); }
   char** GetCategoryNames() override { return categories_.List(); }
+  // External overviews (gdaladdo on a descriptor) when there are any, else
+  // the ones made from the source's.
+  int GetOverviewCount() override;
+  GDALRasterBand* GetOverview(int i) override;
 
  protected:
   CPLErr IReadBlock(int bx, int by, void* data) override;
+  // A window read at full resolution computes the window for every band at
+  // once (in batches, not block by block) and keeps it, so the next band's
+  // read of the same window (QGIS, rasterio, GDAL's band-by-band copies)
+  // reuses it. Resampled reads go to GDAL, which picks an overview level.
+  CPLErr IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data, int bufx,
+                   int bufy, GDALDataType bufType, GSpacing pixelSpace, GSpacing lineSpace,
+                   GDALRasterIOExtraArg* extra) override;
 
  private:
   const ViewBand spec_;

@@ -1,0 +1,182 @@
+#include "driver/tile_store.h"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <cpl_vsi.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "models/sha256.h"
+
+namespace vitfeat {
+
+namespace {
+
+constexpr char kMagic[8] = {'V', 'I', 'T', 'T', 'I', 'L', 'E', '1'};
+
+// The header as written (native byte order: the cache is local to a machine;
+// another byte order fails the magic/size checks and is recomputed).
+struct Header {
+  char magic[8];
+  std::uint32_t g;
+  std::uint32_t features;
+  std::uint32_t validBytes;
+  std::uint32_t keyBytes;
+  std::uint8_t digest[32];  // SHA-256 of key, grid and validity bytes
+};
+
+std::string fullKey(const TileKey& key) {
+  return key.config + "|tile=" + std::to_string(key.ix) + "," + std::to_string(key.iy);
+}
+
+std::array<std::uint8_t, 32> digestOf(const std::string& key, const float* grid, size_t gridBytes,
+                                      const unsigned char* valid, size_t validBytes) {
+  Sha256 h;
+  h.update(key.data(), key.size());
+  h.update(grid, gridBytes);
+  h.update(valid, validBytes);
+  return h.digest();
+}
+
+struct FileCloser {
+  void operator()(VSILFILE* f) const {
+    if (f) VSIFCloseL(f);
+  }
+};
+using File = std::unique_ptr<VSILFILE, FileCloser>;
+
+}  // namespace
+
+std::shared_ptr<TileStore> TileStore::open(const std::string& folder) {
+  VSIStatBufL st;
+  if (VSIStatL(folder.c_str(), &st) != 0 && VSIMkdirRecursive(folder.c_str(), 0755) != 0) {
+    CPLError(CE_Warning, CPLE_FileIO,
+             "VITFEAT: cannot create the tile cache folder CACHE_DIR=%s (%s); tiles are not kept "
+             "on disk",
+             folder.c_str(), VSIStrerror(errno));
+    return nullptr;
+  }
+  if (VSIStatL(folder.c_str(), &st) != 0 || !VSI_ISDIR(st.st_mode)) {
+    CPLError(CE_Warning, CPLE_FileIO,
+             "VITFEAT: CACHE_DIR=%s is not a folder; tiles are not kept on disk", folder.c_str());
+    return nullptr;
+  }
+  return std::shared_ptr<TileStore>(new TileStore(folder));
+}
+
+std::string TileStore::pathOf(const TileKey& key) const {
+  const std::string k = fullKey(key);
+  Sha256 h;
+  h.update(k.data(), k.size());
+  const std::string hex = Sha256::hex(h.digest());
+  return CPLFormFilename(CPLFormFilename(folder_.c_str(), hex.substr(0, 2).c_str(), nullptr),
+                         hex.c_str(), "vtile");
+}
+
+TilePtr TileStore::load(const TileKey& key) const {
+  const std::string path = pathOf(key);
+  File f(VSIFOpenL(path.c_str(), "rb"));
+  if (!f) return nullptr;
+  const std::string k = fullKey(key);
+  const auto reject = [&](const char* why) -> TilePtr {
+    ++rejected_;
+    CPLDebug("VITFEAT", "ignoring cached tile %s: %s", path.c_str(), why);
+    return nullptr;
+  };
+  Header h;
+  if (VSIFReadL(&h, sizeof h, 1, f.get()) != 1) return reject("truncated header");
+  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) return reject("not a tile file");
+  if (h.keyBytes != k.size() || h.g == 0 || h.g > 4096 || h.features == 0 || h.features > 65536 ||
+      (h.validBytes != 0 && h.validBytes != h.g * h.g))
+    return reject("unexpected sizes");
+  std::string storedKey(h.keyBytes, '\0');
+  if (VSIFReadL(&storedKey[0], 1, h.keyBytes, f.get()) != h.keyBytes || storedKey != k)
+    return reject("another key");
+  auto tile = std::make_shared<TileFeatures>(static_cast<int>(h.g), static_cast<int>(h.features));
+  tile->valid.resize(h.validBytes);
+  const size_t gridBytes = tile->grid.size() * sizeof(float);
+  if (VSIFReadL(tile->grid.data(), 1, gridBytes, f.get()) != gridBytes ||
+      VSIFReadL(tile->valid.data(), 1, h.validBytes, f.get()) != h.validBytes)
+    return reject("truncated payload");
+  char extra;
+  if (VSIFReadL(&extra, 1, 1, f.get()) != 0) return reject("trailing bytes");
+  const auto digest =
+      digestOf(k, tile->grid.data(), gridBytes, tile->valid.data(), tile->valid.size());
+  if (std::memcmp(digest.data(), h.digest, digest.size()) != 0) return reject("checksum mismatch");
+  ++loaded_;
+  return tile;
+}
+
+bool TileStore::save(const TileKey& key, const TileFeatures& tile) {
+  if (!writable_) return false;
+  const std::string path = pathOf(key);
+  const std::string k = fullKey(key);
+  Header h;
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.g = static_cast<std::uint32_t>(tile.g);
+  h.features = static_cast<std::uint32_t>(tile.features);
+  h.validBytes = static_cast<std::uint32_t>(tile.valid.size());
+  h.keyBytes = static_cast<std::uint32_t>(k.size());
+  const size_t gridBytes = tile.grid.size() * sizeof(float);
+  const auto digest =
+      digestOf(k, tile.grid.data(), gridBytes, tile.valid.data(), tile.valid.size());
+  std::memcpy(h.digest, digest.data(), digest.size());
+
+  const std::string dir = CPLGetPath(path.c_str());
+  VSIStatBufL st;
+  if (VSIStatL(dir.c_str(), &st) != 0 && VSIMkdir(dir.c_str(), 0755) != 0 &&
+      VSIStatL(dir.c_str(), &st) != 0) {
+    disableWrites(CPLSPrintf("cannot create %s: %s", dir.c_str(), VSIStrerror(errno)));
+    return false;
+  }
+  // A name no other writer uses (process id + counter): the rename below
+  // publishes the whole file at once.
+  const std::string temp = path + CPLSPrintf(".tmp%ld.%llu", static_cast<long>(getpid()),
+                                             static_cast<unsigned long long>(tempCounter_++));
+  bool ok = false;
+  {
+    File f(VSIFOpenL(temp.c_str(), "wb"));
+    ok = f && VSIFWriteL(&h, sizeof h, 1, f.get()) == 1 &&
+         VSIFWriteL(k.data(), 1, k.size(), f.get()) == k.size() &&
+         VSIFWriteL(tile.grid.data(), 1, gridBytes, f.get()) == gridBytes &&
+         VSIFWriteL(tile.valid.data(), 1, tile.valid.size(), f.get()) == tile.valid.size();
+    if (f) ok = VSIFCloseL(f.release()) == 0 && ok;  // a full disk may fail only at close
+  }
+  if (!ok || VSIRename(temp.c_str(), path.c_str()) != 0) {
+    const std::string why = VSIStrerror(errno);
+    VSIUnlink(temp.c_str());
+    disableWrites(CPLSPrintf("cannot write %s: %s", path.c_str(), why.c_str()));
+    return false;
+  }
+  ++saved_;
+  return true;
+}
+
+void TileStore::disableWrites(const std::string& why) {
+  const std::lock_guard<std::mutex> lock(warnMutex_);
+  if (!writable_) return;
+  writable_ = false;
+  CPLError(CE_Warning, CPLE_FileIO,
+           "VITFEAT: the tile cache folder %s cannot be written (%s); tiles already there are "
+           "still used, new ones are not kept",
+           folder_.c_str(), why.c_str());
+}
+
+std::shared_ptr<TileStore> processTileStore(const std::string& folder) {
+  if (folder.empty()) return nullptr;
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<TileStore>> stores;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto it = stores.find(folder);
+  if (it != stores.end()) return it->second;
+  auto store = TileStore::open(folder);
+  if (store) stores[folder] = store;
+  return store;
+}
+
+}  // namespace vitfeat

@@ -1,0 +1,253 @@
+// The persistent tile cache (CACHE_DIR):
+// - a tile saved by one store is loaded, bit for bit, by another (as another
+//   process would);
+// - a file that does not check out (flipped byte, truncated, another key, a
+//   leftover temporary of a killed writer) is never served;
+// - a folder that cannot be written warns once and reads go on;
+// - through the driver: a second open (memory cache off) computes nothing and
+//   returns the same bits; a corrupt entry is recomputed and rewritten; a
+//   read-only folder still gives correct features.
+#include <cpl_error.h>
+#include <cpl_vsi.h>
+#include <gdal_priv.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "driver/tile_store.h"
+#include "tests/support/catch_torch.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/rasters.h"
+#include "tests/support/views.h"
+
+using namespace vitfeat;
+using namespace vitfeat::test;
+
+namespace {
+
+TileFeatures sampleTile(int g, int d, float offset) {
+  TileFeatures t(g, d);
+  for (size_t i = 0; i < t.grid.size(); ++i) t.grid[i] = std::sin(static_cast<float>(i)) + offset;
+  t.valid.assign(static_cast<size_t>(g) * g, 1);
+  t.valid[3] = 0;
+  return t;
+}
+
+std::vector<char> readBytes(const std::string& path) {
+  std::vector<char> bytes;
+  VSILFILE* f = VSIFOpenL(path.c_str(), "rb");
+  REQUIRE(f);
+  VSIFSeekL(f, 0, SEEK_END);
+  bytes.resize(static_cast<size_t>(VSIFTellL(f)));
+  VSIFSeekL(f, 0, SEEK_SET);
+  REQUIRE(VSIFReadL(bytes.data(), 1, bytes.size(), f) == bytes.size());
+  VSIFCloseL(f);
+  return bytes;
+}
+
+void writeBytes(const std::string& path, const std::vector<char>& bytes) {
+  VSILFILE* f = VSIFOpenL(path.c_str(), "wb");
+  REQUIRE(f);
+  REQUIRE(VSIFWriteL(bytes.data(), 1, bytes.size(), f) == bytes.size());
+  VSIFCloseL(f);
+}
+
+// Collects the warnings raised while it lives.
+class Warnings {
+ public:
+  Warnings() { CPLPushErrorHandlerEx(&Warnings::handle, &messages_); }
+  ~Warnings() { CPLPopErrorHandler(); }
+  Warnings(const Warnings&) = delete;
+  Warnings& operator=(const Warnings&) = delete;
+  size_t count() const { return messages_.size(); }
+  std::string messages() const {
+    std::string all;
+    for (const std::string& m : messages_) all += m + "\n";
+    return all;
+  }
+
+ private:
+  static void CPL_STDCALL handle(CPLErr level, CPLErrorNum, const char* text) {
+    if (level == CE_Warning)
+      static_cast<std::vector<std::string>*>(CPLGetErrorHandlerUserData())->push_back(text);
+  }
+  std::vector<std::string> messages_;
+};
+
+unsigned long long counter(GDALDataset* ds, const char* name) {
+  const char* v = ds->GetMetadataItem(name, "VITFEAT");
+  REQUIRE(v);
+  return std::strtoull(v, nullptr, 10);
+}
+
+}  // namespace
+
+TEST_CASE("a saved tile is loaded bit for bit by another store") {
+  TempDir dir;
+  const std::string folder = dir.file("cache");
+  const TileKey key{"source|model|options", 3, 5};
+  const TileFeatures tile = sampleTile(4, 7, 0.5f);
+  {
+    auto writer = TileStore::open(folder);
+    REQUIRE(writer);
+    REQUIRE(writer->save(key, tile));
+    CHECK(writer->saved() == 1);
+  }
+  auto reader = TileStore::open(folder);
+  REQUIRE(reader);
+  const TilePtr got = reader->load(key);
+  REQUIRE(got);
+  CHECK(got->g == 4);
+  CHECK(got->features == 7);
+  CHECK(std::memcmp(got->grid.data(), tile.grid.data(), tile.grid.size() * sizeof(float)) == 0);
+  CHECK(got->valid == tile.valid);
+  CHECK(reader->loaded() == 1);
+  // Other positions and other configurations are other tiles.
+  CHECK_FALSE(reader->load({key.config, 5, 3}));
+  CHECK_FALSE(reader->load({key.config + "x", 3, 5}));
+}
+
+TEST_CASE("a cache file that does not check out is never served") {
+  TempDir dir;
+  auto store = TileStore::open(dir.file("cache"));
+  REQUIRE(store);
+  const TileKey key{"config", 0, 0};
+  REQUIRE(store->save(key, sampleTile(4, 16, 0)));
+  const std::string path = store->pathOf(key);
+  const std::vector<char> good = readBytes(path);
+
+  SECTION("a flipped payload byte") {
+    std::vector<char> bad = good;
+    bad[bad.size() - 40] ^= 0x10;
+    writeBytes(path, bad);
+  }
+  SECTION("truncated") {
+    writeBytes(path, std::vector<char>(good.begin(), good.begin() + good.size() / 2));
+  }
+  SECTION("trailing bytes") {
+    std::vector<char> bad = good;
+    bad.push_back(0);
+    writeBytes(path, bad);
+  }
+  SECTION("another tile's file under this name") {
+    auto other = TileStore::open(dir.file("other"));
+    REQUIRE(other->save({"config", 1, 0}, sampleTile(4, 16, 0)));
+    writeBytes(path, readBytes(other->pathOf({"config", 1, 0})));
+  }
+  SECTION("only a killed writer's temporary file") {
+    // A writer killed before its rename leaves path.tmp<pid>.<n>, never path.
+    writeBytes(path + ".tmp99999.0", std::vector<char>(good.begin(), good.begin() + 100));
+    VSIUnlink(path.c_str());
+  }
+  CHECK_FALSE(store->load(key));
+  // Saving again replaces the entry whole.
+  REQUIRE(store->save(key, sampleTile(4, 16, 0)));
+  CHECK(store->load(key));
+}
+
+TEST_CASE("a read-only cache folder warns once and reads go on") {
+  TempDir dir;
+  const std::string folder = dir.file("cache");
+  auto writer = TileStore::open(folder);
+  REQUIRE(writer);
+  const TileKey stored{"config", 0, 0};
+  REQUIRE(writer->save(stored, sampleTile(4, 8, 1)));
+  // Every subfolder a new tile could need is blocked by a plain file (works
+  // for root too, unlike permissions).
+  for (int i = 0; i < 256; ++i) {
+    const std::string sub = folder + "/" + CPLSPrintf("%02x", i);
+    VSIStatBufL st;
+    if (VSIStatL(sub.c_str(), &st) != 0) writeBytes(sub, {'x'});
+  }
+  std::string dirOf = CPLGetPath(writer->pathOf(stored).c_str());
+  auto store = TileStore::open(folder);
+  REQUIRE(store);
+  Warnings warnings;
+  int refused = 0;
+  for (int i = 1; i <= 20; ++i) {
+    const TileKey key{"config", i, 0};
+    if (CPLGetPath(store->pathOf(key).c_str()) == dirOf) continue;  // that folder exists
+    if (!store->save(key, sampleTile(4, 8, 1))) ++refused;
+  }
+  CHECK(refused > 0);
+  CHECK(warnings.count() == 1);
+  CHECK(warnings.messages().find("cannot be written") != std::string::npos);
+  CHECK(store->load(stored));
+}
+
+TEST_CASE("the driver reuses tiles from CACHE_DIR across opens and recomputes corrupt ones") {
+  setupGdal();
+  TempDir dir;
+  const std::string model = writeTinyModel(dir.file("vit"), 64, 1, 32, 5);
+  const std::string source = dir.file("source.tif");
+  writeRaster(source, 200, 150, 3, GDT_Byte,
+              [](int x, int y, int b) { return (x * 3 + y * 5 + b * 40) % 256; });
+  const std::string cacheDir = dir.file("tiles");
+  const std::map<std::string, std::string> options{{"MODEL", model},
+                                                   {"CACHE_DIR", cacheDir},
+                                                   {"CACHE_MB", "0"},
+                                                   {"STRIDE", "32"},
+                                                   {"OVERVIEWS", "NONE"}};
+
+  std::vector<float> first;
+  unsigned long long tiles = 0;
+  {
+    auto ds = openFeatures(source, options);
+    REQUIRE(ds);
+    first = readAll(ds.get());
+    tiles = counter(ds.get(), "TILES_COMPUTED");
+    CHECK(tiles == 6 * 4);  // 200 x 150 at stride 32, tile 64: 6 x 4 tiles (edges padded)
+    CHECK(counter(ds.get(), "TILES_FROM_DISK") == 0);
+  }
+  {
+    auto ds = openFeatures(source, options);
+    REQUIRE(ds);
+    const std::vector<float> second = readAll(ds.get());
+    CHECK(counter(ds.get(), "TILES_COMPUTED") == 0);
+    CHECK(counter(ds.get(), "TILES_FROM_DISK") == tiles);
+    CHECK(sameValues(first, second));
+  }
+  // Corrupt every stored tile file: all are recomputed, the result is the same.
+  int corrupted = 0;
+  char** subs = VSIReadDir(cacheDir.c_str());
+  for (char** s = subs; s && *s; ++s) {
+    if ((*s)[0] == '.') continue;
+    const std::string sub = cacheDir + "/" + *s;
+    char** files = VSIReadDir(sub.c_str());
+    for (char** f = files; f && *f; ++f) {
+      if ((*f)[0] == '.') continue;
+      const std::string path = sub + "/" + *f;
+      std::vector<char> bytes = readBytes(path);
+      bytes[bytes.size() / 2] ^= 0x01;
+      writeBytes(path, bytes);
+      ++corrupted;
+    }
+    CSLDestroy(files);
+  }
+  CSLDestroy(subs);
+  CHECK(corrupted == static_cast<int>(tiles));
+  {
+    auto ds = openFeatures(source, options);
+    REQUIRE(ds);
+    CHECK(sameValues(first, readAll(ds.get())));
+    CHECK(counter(ds.get(), "TILES_COMPUTED") == tiles);
+    CHECK(counter(ds.get(), "TILES_FROM_DISK") == 0);
+  }
+  {
+    auto ds = openFeatures(source, options);  // rewritten whole
+    REQUIRE(ds);
+    CHECK(sameValues(first, readAll(ds.get())));
+    CHECK(counter(ds.get(), "TILES_FROM_DISK") == tiles);
+  }
+  // Another dtype or another model is another key: nothing is reused.
+  {
+    std::map<std::string, std::string> other = options;
+    other["MODEL"] = writeTinyModel(dir.file("vit2"), 64, 1, 32, 6);
+    auto ds = openFeatures(source, other);
+    REQUIRE(ds);
+    readAll(ds.get());
+    CHECK(counter(ds.get(), "TILES_FROM_DISK") == 0);
+  }
+}
