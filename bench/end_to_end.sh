@@ -71,7 +71,7 @@ for round in 1 2; do
 done
 run "2c. gdal_translate STRIDE=112 ($n2 tiles)" "${base[@]}" -oo STRIDE=112
 s_half=$secs
-run "2d. gdal_translate STRIDE=112 BLEND=average" "${base[@]}" -oo STRIDE=112 -oo BLEND=average
+run "2d. gdal_translate STRIDE=112 BLEND=cosine" "${base[@]}" -oo STRIDE=112 -oo BLEND=cosine
 awk -v n="$n1" -v a="$s_on" -v b="$s_off" -v h="$s_half" -v bare="$bare" 'BEGIN {
   printf "   tiles/s: pipeline on %.1f, off %.1f; end to end / bare encoder: on %.2f, off %.2f\n",
          n / a, n / b, (n / a) / bare, (n / b) / bare
