@@ -8,7 +8,6 @@
 #include <optional>
 #include <stdexcept>
 
-#include "driver/block_io.h"
 #include "driver/descriptor.h"
 #include "driver/shared_resources.h"
 #include "models/rs_encoders.h"
@@ -19,9 +18,6 @@ namespace {
 
 constexpr const char* kPrefix = "VITFEAT:";
 constexpr const char* kDomain = "VITFEAT";
-// A dataset-level read computes its window in chunks of rows of at most this
-// many bytes of feature planes (memory does not grow with the window).
-constexpr size_t kMaxWindowBytes = size_t(128) << 20;
 
 std::string joinInts(const std::vector<int>& v) {
   std::string s;
@@ -339,7 +335,7 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
     Level reduced = level;
     reduced.key += "|overview=" + std::to_string(f);
     if (!ov->initLevel(src.downsampled(f), reduced)) return nullptr;
-    ov->nPamFlags |= GPF_DISABLED;
+    ov->initSideFiles("", GA_ReadOnly);
     ov->SetDescription(CPLSPrintf("%s (overview 1/%d)", info->pszFilename, f));
     ds->overviews_.push_back(std::move(ov));
   }
@@ -350,16 +346,9 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
   r.SetNameValue("OVERVIEWS", factors.empty() ? "NONE" : overviewFactors.c_str());
 
   ds->SetDescription(info->pszFilename);
-  if (ds->descriptorPath_.empty()) {
-    // A VITFEAT:<source> name is not a file: nothing to keep beside it.
-    ds->nPamFlags |= GPF_DISABLED;
-  } else {
-    // Statistics, histograms and gdaladdo's .ovr live beside the descriptor.
-    // Update access only lets PAM and overviews be written: bands are read-only.
-    ds->eAccess = info->eAccess;
-    ds->TryLoadXML();
-    ds->oOvManager.Initialize(ds.get(), info->pszFilename);
-  }
+  // Statistics, histograms and gdaladdo's .ovr live beside a descriptor; a
+  // VITFEAT:<source> name is not a file and has none.
+  ds->initSideFiles(ds->descriptorPath_, info->eAccess);
   return ds.release();
 }
 
@@ -427,7 +416,7 @@ char** VitfeatDataset::GetFileList() {
   // this dataset. Never the source raster's: GDAL deletes the listed files
   // when a dataset is deleted or overwritten (gdal_translate onto an existing
   // descriptor, gdalmanage delete), and the source is the user's data.
-  CPLStringList files(GDALPamDataset::GetFileList());
+  CPLStringList files(LazyDataset::GetFileList());
   if (!descriptorPath_.empty() && files.FindString(descriptorPath_.c_str()) < 0)
     files.AddString(descriptorPath_.c_str());
   return files.StealList();
@@ -435,7 +424,7 @@ char** VitfeatDataset::GetFileList() {
 
 int VitfeatDataset::CloseDependentDatasets() {
   const bool had = source_ != nullptr;
-  GDALPamDataset::CloseDependentDatasets();
+  LazyDataset::CloseDependentDatasets();
   overviews_.clear();  // they share the source's datasets
   engine_.reset();     // its tile reader reads from the source
   source_.reset();
@@ -453,7 +442,8 @@ void VitfeatDataset::refreshCounters() {
       "TILES_FROM_DISK",
       CPLSPrintf("%llu", static_cast<unsigned long long>(engine_->tilesFromDisk())));
   uint64_t overviewTiles = 0;
-  for (const auto& ov : overviews_) overviewTiles += ov->engine_->tilesComputed();
+  for (const auto& ov : overviews_)
+    overviewTiles += static_cast<const VitfeatDataset*>(ov.get())->engine_->tilesComputed();
   record_.SetNameValue("OVERVIEW_TILES_COMPUTED",
                        CPLSPrintf("%llu", static_cast<unsigned long long>(overviewTiles)));
   record_.SetNameValue(
@@ -462,7 +452,7 @@ void VitfeatDataset::refreshCounters() {
 }
 
 char** VitfeatDataset::GetMetadataDomainList() {
-  return BuildMetadataDomainList(GDALPamDataset::GetMetadataDomainList(), TRUE, kDomain, nullptr);
+  return BuildMetadataDomainList(LazyDataset::GetMetadataDomainList(), TRUE, kDomain, nullptr);
 }
 
 char** VitfeatDataset::GetMetadata(const char* domain) {
@@ -470,7 +460,7 @@ char** VitfeatDataset::GetMetadata(const char* domain) {
     refreshCounters();
     return record_.List();
   }
-  return GDALPamDataset::GetMetadata(domain);
+  return LazyDataset::GetMetadata(domain);
 }
 
 const char* VitfeatDataset::GetMetadataItem(const char* name, const char* domain) {
@@ -478,17 +468,24 @@ const char* VitfeatDataset::GetMetadataItem(const char* name, const char* domain
     refreshCounters();
     return record_.FetchNameValue(name);
   }
-  return GDALPamDataset::GetMetadataItem(name, domain);
+  return LazyDataset::GetMetadataItem(name, domain);
 }
 
-const float* VitfeatDataset::planes(const CellRect& window,
-                                    const FeatureEngine::Progress* progress) {
+std::size_t VitfeatDataset::windowBytes(int width, int height) const {
+  return static_cast<std::size_t>(engine_->features()) * width * height * sizeof(float);
+}
+
+const float* VitfeatDataset::windowPlanes(const CellRect& window, GDALProgressFunc pfn,
+                                          void* progressData) {
   if (window == lastWindow_ && !lastPlanes_.empty()) return lastPlanes_.data();
   // Every block and window read comes here: no exception goes further.
   bool ok = false;
   try {
     lastPlanes_.resize(static_cast<size_t>(engine_->features()) * window.width * window.height);
-    ok = engine_->compute(window, lastPlanes_.data(), progress);
+    const FeatureEngine::Progress progress = [&](double done) {
+      return !pfn || pfn(done, nullptr, progressData) != FALSE;
+    };
+    ok = engine_->compute(window, lastPlanes_.data(), &progress);
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: computing cells %d,%d %dx%d failed: %s",
              window.x0, window.y0, window.width, window.height, e.what());
@@ -505,61 +502,6 @@ const float* VitfeatDataset::planes(const CellRect& window,
   return lastPlanes_.data();
 }
 
-CPLErr VitfeatDataset::IBuildOverviews(const char* resampling, int count, const int* levels,
-                                       int bandCount, const int* bands, GDALProgressFunc progress,
-                                       void* progressData, CSLConstList options) {
-  buildingExternal_ = true;
-  const CPLErr err = GDALPamDataset::IBuildOverviews(resampling, count, levels, bandCount, bands,
-                                                     progress, progressData, options);
-  buildingExternal_ = false;
-  return err;
-}
-
-CPLErr VitfeatDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize,
-                                 void* data, int bufx, int bufy, GDALDataType bufType,
-                                 int bandCount, int* bandMap, GSpacing pixelSpace,
-                                 GSpacing lineSpace, GSpacing bandSpace,
-                                 GDALRasterIOExtraArg* extra) {
-  if (rw != GF_Read) {
-    CPLError(CE_Failure, CPLE_NotSupported, "VITFEAT: feature datasets are read-only");
-    return CE_Failure;
-  }
-  // Resampled reads go through GDAL, which picks an overview level.
-  if (bufx != xsize || bufy != ysize)
-    return GDALPamDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
-                                     bandCount, bandMap, pixelSpace, lineSpace, bandSpace, extra);
-  // One inference pass for every requested band, in chunks of rows whose
-  // feature planes fit kMaxWindowBytes; progress after each batch of tiles,
-  // and the caller can cancel (QGIS cancels stale renders so).
-  const size_t rowBytes = static_cast<size_t>(engine_->features()) * xsize * sizeof(float);
-  // Chunks start on block rows, so tiles are not split between two chunks
-  // more than block reads would split them.
-  int blockX = 0, blockY = 0;
-  papoBands[0]->GetBlockSize(&blockX, &blockY);
-  const size_t fit = kMaxWindowBytes / rowBytes;
-  const int rows = fit >= static_cast<size_t>(ysize)
-                       ? ysize
-                       : std::max(blockY, static_cast<int>(fit) / blockY * blockY);
-  GDALProgressFunc pfn = extra ? extra->pfnProgress : nullptr;
-  void* pfnData = extra ? extra->pProgressData : nullptr;
-  for (int y = 0; y < ysize; y += rows) {
-    const int h = std::min(rows, ysize - y);
-    const double done = static_cast<double>(y) / ysize, share = static_cast<double>(h) / ysize;
-    const FeatureEngine::Progress progress = [&](double f) {
-      return !pfn || pfn(done + share * f, nullptr, pfnData) != FALSE;
-    };
-    const float* p = planes({xoff, yoff + y, xsize, h}, &progress);
-    if (!p) return CE_Failure;
-    copyPlanes(p, xsize, h, bandCount, bandMap, static_cast<GByte*>(data) + y * lineSpace, bufType,
-               pixelSpace, lineSpace, bandSpace);
-  }
-  if (pfn && !pfn(1.0, nullptr, pfnData)) {
-    CPLError(CE_Failure, CPLE_UserInterrupt, "VITFEAT: read cancelled");
-    return CE_Failure;
-  }
-  return CE_None;
-}
-
 VitfeatBand::VitfeatBand(VitfeatDataset* ds, int band, int blockSize) {
   poDS = ds;
   nBand = band;
@@ -569,53 +511,9 @@ VitfeatBand::VitfeatBand(VitfeatDataset* ds, int band, int blockSize) {
   SetDescription(CPLSPrintf("feature_%04d", band));
 }
 
-int VitfeatBand::GetOverviewCount() {
-  const int external = GDALPamRasterBand::GetOverviewCount();
-  if (external > 0) return external;
-  return static_cast<VitfeatDataset*>(poDS)->computedOverviewCount();
-}
-
-GDALRasterBand* VitfeatBand::GetOverview(int i) {
-  if (GDALPamRasterBand::GetOverviewCount() > 0) return GDALPamRasterBand::GetOverview(i);
-  auto* ds = static_cast<VitfeatDataset*>(poDS);
-  if (i < 0 || i >= ds->computedOverviewCount()) return nullptr;
-  return ds->computedOverview(i)->GetRasterBand(nBand);
-}
-
 double VitfeatBand::GetNoDataValue(int* success) {
   if (success) *success = TRUE;
   return std::numeric_limits<double>::quiet_NaN();
-}
-
-CPLErr VitfeatBand::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data,
-                              int bufx, int bufy, GDALDataType bufType, GSpacing pixelSpace,
-                              GSpacing lineSpace, GDALRasterIOExtraArg* extra) {
-  auto* ds = static_cast<VitfeatDataset*>(poDS);
-  const size_t bytes = static_cast<size_t>(ds->GetRasterCount()) * xsize * ysize * sizeof(float);
-  // Windows smaller than a block use GDAL's block cache.
-  if (rw != GF_Read || bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes ||
-      static_cast<int64_t>(xsize) * ysize < static_cast<int64_t>(nBlockXSize) * nBlockYSize)
-    return GDALPamRasterBand::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
-                                        pixelSpace, lineSpace, extra);
-  GDALProgressFunc pfn = extra ? extra->pfnProgress : nullptr;
-  void* pfnData = extra ? extra->pProgressData : nullptr;
-  const FeatureEngine::Progress progress = [&](double f) {
-    return !pfn || pfn(f, nullptr, pfnData) != FALSE;
-  };
-  const float* p = ds->planes({xoff, yoff, xsize, ysize}, &progress);
-  if (!p) return CE_Failure;
-  int band = nBand;
-  copyPlanes(p, xsize, ysize, 1, &band, data, bufType, pixelSpace, lineSpace, 0);
-  return CE_None;
-}
-
-CPLErr VitfeatBand::IReadBlock(int bx, int by, void* data) {
-  auto* ds = static_cast<VitfeatDataset*>(poDS);
-  const CellRect window = blockWindow(this, bx, by);
-  const float* p = ds->planes(window);
-  if (!p) return CE_Failure;
-  fillBlockAndSiblings(ds, nBand, bx, by, window, p, data);
-  return CE_None;
 }
 
 }  // namespace vitfeat

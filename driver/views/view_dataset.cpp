@@ -10,7 +10,6 @@
 #include <new>
 #include <stdexcept>
 
-#include "driver/block_io.h"
 #include "driver/views/fit_store.h"
 #include "driver/views/view_descriptor.h"
 #include "driver/views/view_vrt.h"
@@ -19,10 +18,6 @@
 namespace vitfeat {
 
 namespace {
-
-// A dataset-level read computes its window in one go up to this many bytes of
-// feature and output planes; larger windows go block by block.
-constexpr size_t kMaxWindowBytes = size_t(256) << 20;
 
 std::string prefixOf(const ViewKind& kind) { return std::string(kind.driver) + ":"; }
 
@@ -135,19 +130,14 @@ GDALDataset* ViewDataset::open(GDALOpenInfo* info, const ViewKind& kind) {
       ov->specs_ = ds->specs_;
       ov->record_ = ds->record_;
       ov->createBands();
-      ov->nPamFlags |= GPF_DISABLED;
+      ov->initSideFiles("", GA_ReadOnly);
       ov->SetDescription(CPLSPrintf("%s (overview %d)", info->pszFilename, i + 1));
       ds->overviews_.push_back(std::move(ov));
     }
     ds->SetDescription(info->pszFilename);
-    if (ds->descriptorPath_.empty()) {
-      ds->nPamFlags |= GPF_DISABLED;  // a <driver>:<source> name is not a file
-    } else {
-      // Update access only lets PAM and overviews be written: bands are read-only.
-      ds->eAccess = info->eAccess;
-      ds->TryLoadXML();
-      ds->oOvManager.Initialize(ds.get(), info->pszFilename);
-    }
+    // Statistics, histograms and gdaladdo's .ovr live beside a descriptor; a
+    // <driver>:<source> name is not a file and has none.
+    ds->initSideFiles(ds->descriptorPath_, info->eAccess);
     return ds.release();
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "%s: %s", kind.driver, e.what());
@@ -282,7 +272,7 @@ const OGRSpatialReference* ViewDataset::GetSpatialRef() const {
 
 int ViewDataset::CloseDependentDatasets() {
   const bool had = source_ != nullptr;
-  GDALPamDataset::CloseDependentDatasets();
+  LazyDataset::CloseDependentDatasets();
   overviews_.clear();  // they read the source's overview datasets
   source_.reset();
   return had;
@@ -295,7 +285,7 @@ void ViewDataset::refreshCounters() {
 }
 
 char** ViewDataset::GetMetadataDomainList() {
-  return BuildMetadataDomainList(GDALPamDataset::GetMetadataDomainList(), TRUE, kind_->driver,
+  return BuildMetadataDomainList(LazyDataset::GetMetadataDomainList(), TRUE, kind_->driver,
                                  nullptr);
 }
 
@@ -304,7 +294,7 @@ char** ViewDataset::GetMetadata(const char* domain) {
     refreshCounters();
     return record_.List();
   }
-  return GDALPamDataset::GetMetadata(domain);
+  return LazyDataset::GetMetadata(domain);
 }
 
 const char* ViewDataset::GetMetadataItem(const char* name, const char* domain) {
@@ -312,20 +302,25 @@ const char* ViewDataset::GetMetadataItem(const char* name, const char* domain) {
     refreshCounters();
     return record_.FetchNameValue(name);
   }
-  return GDALPamDataset::GetMetadataItem(name, domain);
+  return LazyDataset::GetMetadataItem(name, domain);
 }
 
 char** ViewDataset::GetFileList() {
   // The descriptor with its .aux.xml and .ovr when there are; never the
   // source's files (GDAL deletes the listed files when overwriting a dataset).
-  CPLStringList files(GDALPamDataset::GetFileList());
+  CPLStringList files(LazyDataset::GetFileList());
   if (!descriptorPath_.empty() && files.FindString(descriptorPath_.c_str()) < 0)
     files.AddString(descriptorPath_.c_str());
   return files.StealList();
 }
 
-const float* ViewDataset::outputs(const CellRect& window, GDALProgressFunc progress,
-                                  void* progressData) {
+std::size_t ViewDataset::windowBytes(int width, int height) const {
+  return (static_cast<std::size_t>(source_->bands()) + specs_.size()) * width * height *
+         sizeof(float);
+}
+
+const float* ViewDataset::windowPlanes(const CellRect& window, GDALProgressFunc progress,
+                                       void* progressData) {
   if (window == lastWindow_ && !lastOutputs_.empty()) return lastOutputs_.data();
   lastOutputs_.clear();
   try {
@@ -345,40 +340,6 @@ const float* ViewDataset::outputs(const CellRect& window, GDALProgressFunc progr
   return lastOutputs_.data();
 }
 
-CPLErr ViewDataset::IBuildOverviews(const char* resampling, int count, const int* levels,
-                                    int bandCount, const int* bands, GDALProgressFunc progress,
-                                    void* progressData, CSLConstList options) {
-  buildingExternal_ = true;
-  const CPLErr err = GDALPamDataset::IBuildOverviews(resampling, count, levels, bandCount, bands,
-                                                     progress, progressData, options);
-  buildingExternal_ = false;
-  return err;
-}
-
-CPLErr ViewDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data,
-                              int bufx, int bufy, GDALDataType bufType, int bandCount, int* bandMap,
-                              GSpacing pixelSpace, GSpacing lineSpace, GSpacing bandSpace,
-                              GDALRasterIOExtraArg* extra) {
-  if (rw != GF_Read) {
-    CPLError(CE_Failure, CPLE_NotSupported, "%s: views are read-only", kind_->driver);
-    return CE_Failure;
-  }
-  const size_t bytes =
-      (static_cast<size_t>(source_->bands()) + specs_.size()) * xsize * ysize * sizeof(float);
-  // Resampled reads go through GDAL (which picks an overview level), and so
-  // do windows too large to hold at once (block by block).
-  if (bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes)
-    return GDALPamDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
-                                     bandCount, bandMap, pixelSpace, lineSpace, bandSpace, extra);
-  // One read of the feature window and one application of the math for every
-  // band; the source reports progress and honours cancellation.
-  const float* p = outputs({xoff, yoff, xsize, ysize}, extra ? extra->pfnProgress : nullptr,
-                           extra ? extra->pProgressData : nullptr);
-  if (!p) return CE_Failure;
-  copyPlanes(p, xsize, ysize, bandCount, bandMap, data, bufType, pixelSpace, lineSpace, bandSpace);
-  return CE_None;
-}
-
 ViewRasterBand::ViewRasterBand(ViewDataset* ds, int band, const ViewBand& spec, int blockX,
                                int blockY)
     : spec_(spec) {
@@ -396,51 +357,9 @@ ViewRasterBand::ViewRasterBand(ViewDataset* ds, int band, const ViewBand& spec, 
   for (const std::string& c : spec.categories) categories_.AddString(c.c_str());
 }
 
-int ViewRasterBand::GetOverviewCount() {
-  const int external = GDALPamRasterBand::GetOverviewCount();
-  if (external > 0) return external;
-  return static_cast<ViewDataset*>(poDS)->computedOverviewCount();
-}
-
-GDALRasterBand* ViewRasterBand::GetOverview(int i) {
-  if (GDALPamRasterBand::GetOverviewCount() > 0) return GDALPamRasterBand::GetOverview(i);
-  auto* ds = static_cast<ViewDataset*>(poDS);
-  if (i < 0 || i >= ds->computedOverviewCount()) return nullptr;
-  return ds->computedOverview(i)->GetRasterBand(nBand);
-}
-
 double ViewRasterBand::GetNoDataValue(int* success) {
   if (success) *success = TRUE;
   return spec_.noData;
-}
-
-CPLErr ViewRasterBand::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize,
-                                 void* data, int bufx, int bufy, GDALDataType bufType,
-                                 GSpacing pixelSpace, GSpacing lineSpace,
-                                 GDALRasterIOExtraArg* extra) {
-  auto* ds = static_cast<ViewDataset*>(poDS);
-  const size_t bytes = (static_cast<size_t>(ds->source().bands()) + ds->GetRasterCount()) * xsize *
-                       ysize * sizeof(float);
-  // Windows smaller than a block use GDAL's block cache.
-  if (rw != GF_Read || bufx != xsize || bufy != ysize || bytes > kMaxWindowBytes ||
-      static_cast<int64_t>(xsize) * ysize < static_cast<int64_t>(nBlockXSize) * nBlockYSize)
-    return GDALPamRasterBand::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
-                                        pixelSpace, lineSpace, extra);
-  const float* p = ds->outputs({xoff, yoff, xsize, ysize}, extra ? extra->pfnProgress : nullptr,
-                               extra ? extra->pProgressData : nullptr);
-  if (!p) return CE_Failure;
-  int band = nBand;
-  copyPlanes(p, xsize, ysize, 1, &band, data, bufType, pixelSpace, lineSpace, 0);
-  return CE_None;
-}
-
-CPLErr ViewRasterBand::IReadBlock(int bx, int by, void* data) {
-  auto* ds = static_cast<ViewDataset*>(poDS);
-  const CellRect window = blockWindow(this, bx, by);
-  const float* p = ds->outputs(window);
-  if (!p) return CE_Failure;
-  fillBlockAndSiblings(ds, nBand, bx, by, window, p, data);
-  return CE_None;
 }
 
 }  // namespace vitfeat

@@ -9,7 +9,6 @@
 // descriptor, PAM (.aux.xml) and gdaladdo's .ovr live beside it.
 #pragma once
 
-#include <gdal_pam.h>
 #include <gdal_priv.h>
 
 #include <memory>
@@ -17,12 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "driver/lazy_dataset.h"
 #include "driver/views/feature_source.h"
 #include "driver/views/view_algorithm.h"
 
 namespace vitfeat {
 
-class ViewDataset final : public GDALPamDataset {
+class ViewDataset final : public LazyDataset {
  public:
   static int identify(GDALOpenInfo* info, const ViewKind& kind);
   static GDALDataset* open(GDALOpenInfo* info, const ViewKind& kind);
@@ -52,26 +52,11 @@ class ViewDataset final : public GDALPamDataset {
   const std::vector<ViewBand>& bandSpecs() const { return specs_; }
   const ViewAlgorithm& algorithm() const { return *algorithm_; }
 
-  // Output planes ([band][y][x]) of a window; the last window is kept, so
-  // band-by-band reads of one window apply the math once. nullptr + CPLError.
-  const float* outputs(const CellRect& window, GDALProgressFunc progress = nullptr,
-                       void* progressData = nullptr);
-
-  // Overview levels made from the source's (not counting .ovr ones).
-  int computedOverviewCount() const {
-    return buildingExternal_ ? 0 : static_cast<int>(overviews_.size());
-  }
-  ViewDataset* computedOverview(int i) const { return overviews_[i].get(); }
-
- protected:
-  // gdaladdo: builds the external .ovr (GDAL matches existing levels through
-  // the bands' overviews, which must then be the .ovr's alone).
-  CPLErr IBuildOverviews(const char* resampling, int count, const int* levels, int bandCount,
-                         const int* bands, GDALProgressFunc progress, void* progressData,
-                         CSLConstList options) override;
-  CPLErr IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data, int bufx,
-                   int bufy, GDALDataType bufType, int bandCount, int* bandMap, GSpacing pixelSpace,
-                   GSpacing lineSpace, GSpacing bandSpace, GDALRasterIOExtraArg* extra) override;
+  // Output planes of a window: one multi-band read of the feature window
+  // and one application of the math for every band.
+  const float* windowPlanes(const CellRect& window, GDALProgressFunc progress,
+                            void* progressData) override;
+  std::size_t windowBytes(int width, int height) const override;
 
  private:
   ViewDataset() = default;
@@ -90,31 +75,15 @@ class ViewDataset final : public GDALPamDataset {
   CellRect lastWindow_;
   std::vector<float> inputs_;
   std::vector<float> lastOutputs_;
-  std::vector<std::unique_ptr<ViewDataset>> overviews_;
-  bool buildingExternal_ = false;
 };
 
-class ViewRasterBand final : public GDALPamRasterBand {
+class ViewRasterBand final : public LazyBand {
  public:
   ViewRasterBand(ViewDataset* ds, int band, const ViewBand& spec, int blockX, int blockY);
   double GetNoDataValue(int* success) override;
   GDALColorInterp GetColorInterpretation() override { return spec_.colorInterp; }
   GDALColorTable* GetColorTable() override { return colors_.get(); }
   char** GetCategoryNames() override { return categories_.List(); }
-  // External overviews (gdaladdo on a descriptor) when there are any, else
-  // the ones made from the source's.
-  int GetOverviewCount() override;
-  GDALRasterBand* GetOverview(int i) override;
-
- protected:
-  CPLErr IReadBlock(int bx, int by, void* data) override;
-  // A window read at full resolution computes the window for every band at
-  // once (in batches, not block by block) and keeps it, so the next band's
-  // read of the same window (QGIS, rasterio, GDAL's band-by-band copies)
-  // reuses it. Resampled reads go to GDAL, which picks an overview level.
-  CPLErr IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data, int bufx,
-                   int bufy, GDALDataType bufType, GSpacing pixelSpace, GSpacing lineSpace,
-                   GDALRasterIOExtraArg* extra) override;
 
  private:
   const ViewBand spec_;

@@ -30,7 +30,7 @@ common.set_environment()
 np, gdal = common.require_modules("numpy", "osgeo.gdal")
 common.require_modules("qgis.core")
 from qgis.core import (  # noqa: E402
-    Qgis, QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsRasterLayer,
+    Qgis, QgsMapRendererSequentialJob, QgsMapSettings, QgsRasterLayer,
     QgsRectangle)
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor, QImage  # noqa: E402
@@ -77,108 +77,93 @@ def process_tiles(descriptor):
     return int(ds.GetMetadataItem("PROCESS_TILES_COMPUTED", "VITFEAT"))
 
 
+def run():
+    common.require_drivers(gdal, "VITFEAT")
+    print(f"QGIS {Qgis.QGIS_VERSION}, GDAL {gdal.__version__}, "
+          f"GDAL_DRIVER_PATH={os.environ['GDAL_DRIVER_PATH']}")
+    checks = common.Checks()
+    folder = tempfile.mkdtemp(prefix="vitfeat_qgis_large_")
+    print(f"files and PNG in {folder}")
+    source = os.path.join(folder, "input.tif")
+    write_input(source)
+    model = os.path.join(folder, "vit_p8")
+    subprocess.run([os.environ["VITFEAT_MAKE_MODEL"], model, "--arch", "vit_small_patch8_224",
+                    "--depth", "2", "--embed-dim", "64", "--heads", "2", "--input-size", "64"],
+                   check=True, stdout=subprocess.DEVNULL)
+    descriptor = os.path.join(folder, "features.vitfeat")
+    options = [f"MODEL={model}", f"TILE_SIZE={TILE}", "NORMALIZE=model", "SCALE=255",
+               "BATCH_SIZE=16"]
+    gdal.Translate(descriptor, gdal.OpenEx("VITFEAT:" + source, open_options=options),
+                   format="VITFEAT")
+    reference = gdal.Open(descriptor)
+    checks.check("descriptor: 1024 x 1024 cells, overviews down to one tile",
+                 reference.RasterXSize == CELLS and
+                 reference.GetMetadataItem("OVERVIEWS", "VITFEAT") == "2,4,8,16,32,64,128",
+                 f"{reference.RasterXSize} cells, OVERVIEWS="
+                 f"{reference.GetMetadataItem('OVERVIEWS', 'VITFEAT')}")
+
+    before = process_tiles(descriptor)
+    start = time.perf_counter()
+    layer = QgsRasterLayer(descriptor, "features", "gdal")
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(layer.crs())
+    settings.setOutputSize(QSize(OUT, OUT))
+    settings.setExtent(layer.extent())
+    settings.setBackgroundColor(QColor(0, 0, 0, 0))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    render_seconds = time.perf_counter() - start
+    render_tiles = process_tiles(descriptor) - before
+    png = os.path.join(folder, "features.png")
+    image.save(png, "PNG")
+    print(f"       {png}: add + render {render_seconds:.2f} s, {render_tiles} tiles")
+    checks.check("QGIS: the layer is valid, 64 bands", layer.isValid() and layer.bandCount() == 64,
+                 layer.error().summary() if not layer.isValid() else f"{layer.bandCount()}")
+    saved = QImage(png).convertToFormat(QImage.Format_RGBA8888)
+    bits = saved.constBits()
+    bits.setsize(saved.sizeInBytes())
+    pixels = np.frombuffer(bits, np.uint8).reshape(OUT, saved.bytesPerLine())[:, :OUT * 4]
+    colours = {tuple(c) for c in pixels.reshape(-1, 4)[:, :3]}
+    checks.check("QGIS: the PNG is not blank", len(colours) >= 20, f"{len(colours)} colours")
+    checks.check("QGIS: add + render computed at most 15 % of the full-resolution tiles",
+                 0 < render_tiles <= 0.15 * FULL_TILES,
+                 f"{render_tiles} of {FULL_TILES} ({100.0 * render_tiles / FULL_TILES:.1f} %)")
+
+    # The full-resolution raster, every band, through GDAL in this process.
+    before = process_tiles(descriptor)
+    start = time.perf_counter()
+    full = gdal.OpenEx(descriptor, open_options=["OVERVIEWS=NONE"])
+    features = full.ReadAsArray()
+    full_seconds = time.perf_counter() - start
+    full_tiles = process_tiles(descriptor) - before
+    print(f"       full resolution: {full_seconds:.2f} s, {full_tiles} tiles")
+    checks.check("full resolution: every tile computed once", full_tiles == FULL_TILES,
+                 f"{full_tiles}")
+    checks.check("QGIS: add + render took at most 15 % of the full-resolution time",
+                 render_seconds <= 0.15 * full_seconds,
+                 f"{render_seconds:.2f} s vs {full_seconds:.2f} s "
+                 f"({100.0 * render_seconds / full_seconds:.1f} %)")
+
+    # The provider's block at full resolution equals GDAL's values.
+    x0, y0, w, h = 300, 500, 40, 24
+    gt = reference.GetGeoTransform()
+    extent = QgsRectangle(gt[0] + x0 * gt[1], gt[3] + (y0 + h) * gt[5],
+                          gt[0] + (x0 + w) * gt[1], gt[3] + y0 * gt[5])
+    block = layer.dataProvider().block(5, extent, w, h)
+    values = np.frombuffer(bytes(block.data()), np.float32).reshape(h, w)
+    want = features[4, y0:y0 + h, x0:x0 + w]
+    checks.check("QGIS: provider block(5, 40 x 24 cells) equals GDAL's values",
+                 bool(np.array_equal(values, want)),
+                 f"max |diff| {float(np.abs(values - want).max()):.3g}")
+    layer = None
+    return checks.exit_code()
+
+
 def main():
-    app = QgsApplication([], False)
-    app.initQgis()
-    code = 1
-    try:
-        common.require_drivers(gdal, "VITFEAT")
-        print(f"QGIS {Qgis.QGIS_VERSION}, GDAL {gdal.__version__}, "
-              f"GDAL_DRIVER_PATH={os.environ['GDAL_DRIVER_PATH']}")
-        checks = common.Checks()
-        folder = tempfile.mkdtemp(prefix="vitfeat_qgis_large_")
-        print(f"files and PNG in {folder}")
-        source = os.path.join(folder, "input.tif")
-        write_input(source)
-        model = os.path.join(folder, "vit_p8")
-        subprocess.run([os.environ["VITFEAT_MAKE_MODEL"], model, "--arch", "vit_small_patch8_224",
-                        "--depth", "2", "--embed-dim", "64", "--heads", "2", "--input-size", "64"],
-                       check=True, stdout=subprocess.DEVNULL)
-        descriptor = os.path.join(folder, "features.vitfeat")
-        options = [f"MODEL={model}", f"TILE_SIZE={TILE}", "NORMALIZE=model", "SCALE=255",
-                   "BATCH_SIZE=16"]
-        gdal.Translate(descriptor, gdal.OpenEx("VITFEAT:" + source, open_options=options),
-                       format="VITFEAT")
-        reference = gdal.Open(descriptor)
-        checks.check("descriptor: 1024 x 1024 cells, overviews down to one tile",
-                     reference.RasterXSize == CELLS and
-                     reference.GetMetadataItem("OVERVIEWS", "VITFEAT") == "2,4,8,16,32,64,128",
-                     f"{reference.RasterXSize} cells, OVERVIEWS="
-                     f"{reference.GetMetadataItem('OVERVIEWS', 'VITFEAT')}")
-
-        before = process_tiles(descriptor)
-        start = time.perf_counter()
-        layer = QgsRasterLayer(descriptor, "features", "gdal")
-        settings = QgsMapSettings()
-        settings.setLayers([layer])
-        settings.setDestinationCrs(layer.crs())
-        settings.setOutputSize(QSize(OUT, OUT))
-        settings.setExtent(layer.extent())
-        settings.setBackgroundColor(QColor(0, 0, 0, 0))
-        job = QgsMapRendererSequentialJob(settings)
-        job.start()
-        job.waitForFinished()
-        image = job.renderedImage()
-        render_seconds = time.perf_counter() - start
-        render_tiles = process_tiles(descriptor) - before
-        png = os.path.join(folder, "features.png")
-        image.save(png, "PNG")
-        print(f"       {png}: add + render {render_seconds:.2f} s, {render_tiles} tiles")
-        checks.check("QGIS: the layer is valid, 64 bands", layer.isValid() and layer.bandCount() == 64,
-                     layer.error().summary() if not layer.isValid() else f"{layer.bandCount()}")
-        saved = QImage(png).convertToFormat(QImage.Format_RGBA8888)
-        bits = saved.constBits()
-        bits.setsize(saved.sizeInBytes())
-        pixels = np.frombuffer(bits, np.uint8).reshape(OUT, saved.bytesPerLine())[:, :OUT * 4]
-        colours = {tuple(c) for c in pixels.reshape(-1, 4)[:, :3]}
-        checks.check("QGIS: the PNG is not blank", len(colours) >= 20, f"{len(colours)} colours")
-        checks.check("QGIS: add + render computed at most 15 % of the full-resolution tiles",
-                     0 < render_tiles <= 0.15 * FULL_TILES,
-                     f"{render_tiles} of {FULL_TILES} ({100.0 * render_tiles / FULL_TILES:.1f} %)")
-
-        # The full-resolution raster, every band, through GDAL in this process.
-        before = process_tiles(descriptor)
-        start = time.perf_counter()
-        full = gdal.OpenEx(descriptor, open_options=["OVERVIEWS=NONE"])
-        features = full.ReadAsArray()
-        full_seconds = time.perf_counter() - start
-        full_tiles = process_tiles(descriptor) - before
-        print(f"       full resolution: {full_seconds:.2f} s, {full_tiles} tiles")
-        checks.check("full resolution: every tile computed once", full_tiles == FULL_TILES,
-                     f"{full_tiles}")
-        checks.check("QGIS: add + render took at most 15 % of the full-resolution time",
-                     render_seconds <= 0.15 * full_seconds,
-                     f"{render_seconds:.2f} s vs {full_seconds:.2f} s "
-                     f"({100.0 * render_seconds / full_seconds:.1f} %)")
-
-        # The provider's block at full resolution equals GDAL's values.
-        x0, y0, w, h = 300, 500, 40, 24
-        gt = reference.GetGeoTransform()
-        extent = QgsRectangle(gt[0] + x0 * gt[1], gt[3] + (y0 + h) * gt[5],
-                              gt[0] + (x0 + w) * gt[1], gt[3] + y0 * gt[5])
-        block = layer.dataProvider().block(5, extent, w, h)
-        values = np.frombuffer(bytes(block.data()), np.float32).reshape(h, w)
-        want = features[4, y0:y0 + h, x0:x0 + w]
-        checks.check("QGIS: provider block(5, 40 x 24 cells) equals GDAL's values",
-                     bool(np.array_equal(values, want)),
-                     f"max |diff| {float(np.abs(values - want).max()):.3g}")
-        layer = None
-        code = checks.exit_code()
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-    finally:
-        # As in test_views_qgis.py: no layer may outlive exitQgis, and the
-        # process ends right after it.
-        import gc
-
-        gc.collect()
-        app.exitQgis()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    common.run_in_qgis(run)
 
 
 if __name__ == "__main__":

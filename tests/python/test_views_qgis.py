@@ -28,7 +28,7 @@ common.set_environment()
 np, gdal = common.require_modules("numpy", "osgeo.gdal")
 (qgis_core,) = common.require_modules("qgis.core")
 from qgis.core import (  # noqa: E402
-    Qgis, QgsApplication, QgsContrastEnhancement, QgsMapRendererSequentialJob, QgsMapSettings,
+    Qgis, QgsContrastEnhancement, QgsMapRendererSequentialJob, QgsMapSettings,
     QgsMultiBandColorRenderer, QgsRasterLayer, QgsRectangle)
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor, QImage  # noqa: E402
@@ -248,40 +248,22 @@ def test_clusters(checks, folder, features):
                  f"{int((values != labels).sum())} cells differ, {int(nodata.sum())} nodata cells")
 
 
+def run():
+    common.require_drivers(gdal, "VITPCA", "VITCLUSTER")
+    print(f"QGIS {Qgis.QGIS_VERSION}, GDAL {gdal.__version__}, "
+          f"GDAL_DRIVER_PATH={os.environ['GDAL_DRIVER_PATH']}")
+    checks = common.Checks()
+    folder = tempfile.mkdtemp(prefix="vitfeat_qgis_")
+    print(f"files and PNGs in {folder}")
+    features = os.path.join(folder, "features.tif")
+    common.write_features(gdal, features, feature_cube(np.random.default_rng(7)))
+    test_rgb_pca(checks, folder, features)
+    test_clusters(checks, folder, features)
+    return checks.exit_code()
+
+
 def main():
-    app = QgsApplication([], False)
-    app.initQgis()
-    code = 1
-    try:
-        common.require_drivers(gdal, "VITPCA", "VITCLUSTER")
-        print(f"QGIS {Qgis.QGIS_VERSION}, GDAL {gdal.__version__}, "
-              f"GDAL_DRIVER_PATH={os.environ['GDAL_DRIVER_PATH']}")
-        checks = common.Checks()
-        folder = tempfile.mkdtemp(prefix="vitfeat_qgis_")
-        print(f"files and PNGs in {folder}")
-        features = os.path.join(folder, "features.tif")
-        common.write_features(gdal, features, feature_cube(np.random.default_rng(7)))
-        test_rgb_pca(checks, folder, features)
-        test_clusters(checks, folder, features)
-        code = checks.exit_code()
-    except BaseException:
-        # The traceback must be printed here: the process ends in `finally`.
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-    finally:
-        # Layers still alive at exitQgis crash QGIS at exit (any layer, any
-        # format): collect the test functions' locals first. Python's own
-        # finalisation would then destroy QGIS wrappers whose GDAL datasets
-        # exitQgis already closed, so the process ends right after it.
-        import gc
-
-        gc.collect()
-        app.exitQgis()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    common.run_in_qgis(run)
 
 
 if __name__ == "__main__":

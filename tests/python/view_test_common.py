@@ -95,3 +95,35 @@ class Checks:
             return 1
         print("PASSED")
         return 0
+
+
+def run_in_qgis(body):
+    """Runs body() (which returns an exit code) in a headless QGIS session and
+    ends the process with that code.
+
+    Layers still alive at exitQgis crash QGIS at exit (any layer, any format):
+    body's locals are collected first. Python's own finalisation would then
+    destroy QGIS wrappers whose GDAL datasets exitQgis already closed, so the
+    process ends right after it. The traceback of an exception is printed here
+    for the same reason.
+    """
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    code = 1
+    try:
+        code = body()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        import gc
+
+        gc.collect()
+        app.exitQgis()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
