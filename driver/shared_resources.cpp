@@ -2,7 +2,9 @@
 
 #include <cpl_string.h>
 #include <cpl_vsi.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -52,6 +54,73 @@ std::shared_ptr<TileCache> processTileCache(double cacheMb) {
   return cache;
 }
 
+namespace {
+
+// Hub caches written by huggingface_hub link snapshot files to blobs/<name>,
+// where the name of a git-LFS file (weights) is the SHA-256 of its content.
+std::string blobDigest(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::path real = std::filesystem::canonical(path, error);
+  if (error || real.parent_path().filename() != "blobs") return {};
+  const std::string name = real.filename().string();
+  if (name.size() != 64) return {};
+  for (const char c : name)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return {};
+  return name;
+}
+
+// Where digests are remembered between processes: VITFEAT_DIGEST_CACHE, by
+// default $XDG_CACHE_HOME/vitfeat/digests or ~/.cache/vitfeat/digests; NO: nowhere.
+std::string digestFolder() {
+  const char* configured = CPLGetConfigOption("VITFEAT_DIGEST_CACHE", nullptr);
+  if (configured) return EQUAL(configured, "NO") || !configured[0] ? "" : configured;
+  if (const char* xdg = CPLGetConfigOption("XDG_CACHE_HOME", nullptr); xdg && xdg[0])
+    return CPLFormFilename(xdg, "vitfeat/digests", nullptr);
+  if (const char* home = CPLGetConfigOption("HOME", nullptr); home && home[0])
+    return CPLFormFilename(home, ".cache/vitfeat/digests", nullptr);
+  return {};
+}
+
+bool isHexDigest(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (const char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// The file remembering the digest of (path, size, mtime), or "".
+std::string digestFile(const std::string& key) {
+  const std::string folder = digestFolder();
+  if (folder.empty()) return {};
+  Sha256 h;
+  h.update(key.data(), key.size());
+  return CPLFormFilename(folder.c_str(), Sha256::hex(h.digest()).c_str(), "sha256");
+}
+
+std::string readDigest(const std::string& file) {
+  if (file.empty()) return {};
+  GByte* bytes = nullptr;
+  vsi_l_offset size = 0;
+  if (!VSIIngestFile(nullptr, file.c_str(), &bytes, &size, 1024)) return {};
+  std::string text(reinterpret_cast<const char*>(bytes), static_cast<size_t>(size));
+  VSIFree(bytes);
+  return isHexDigest(text) ? text : std::string();
+}
+
+// Written under a temporary name and renamed, so no reader sees half a digest.
+void writeDigest(const std::string& file, const std::string& digest) {
+  if (file.empty()) return;
+  VSIMkdirRecursive(CPLGetPath(file.c_str()), 0755);
+  const std::string temp = file + CPLSPrintf(".tmp%ld", static_cast<long>(getpid()));
+  VSILFILE* f = VSIFOpenL(temp.c_str(), "wb");
+  if (!f) return;
+  const bool ok = VSIFWriteL(digest.data(), 1, digest.size(), f) == digest.size();
+  if (VSIFCloseL(f) != 0 || !ok || VSIRename(temp.c_str(), file.c_str()) != 0)
+    VSIUnlink(temp.c_str());
+}
+
+}  // namespace
+
 std::string fileSha256(const std::string& path) {
   static std::mutex mutex;
   static std::map<std::string, std::string> known;
@@ -64,7 +133,16 @@ std::string fileSha256(const std::string& path) {
     const auto it = known.find(key);
     if (it != known.end()) return it->second;
   }
-  const std::string digest = sha256File(path).value_or("");
+  // Hashing a ViT-B takes about a second: every process of a QGIS project
+  // would pay it at every open. A hub blob's name is its digest; otherwise a
+  // digest computed once is remembered by path, size and modification time.
+  std::string digest = blobDigest(path);
+  const std::string remembered = digestFile(key);
+  if (digest.empty()) digest = readDigest(remembered);
+  if (digest.empty()) {
+    digest = sha256File(path).value_or("");
+    if (!digest.empty()) writeDigest(remembered, digest);
+  }
   const std::lock_guard<std::mutex> lock(mutex);
   known[key] = digest;
   return digest;

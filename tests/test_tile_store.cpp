@@ -4,19 +4,23 @@
 // - a file that does not check out (flipped byte, truncated, another key, a
 //   leftover temporary of a killed writer) is never served;
 // - a folder that cannot be written warns once and reads go on;
+// - weights digests are remembered on disk, and a hub blob's name is its digest;
 // - through the driver: a second open (memory cache off) computes nothing and
 //   returns the same bits; a corrupt entry is recomputed and rewritten; a
 //   read-only folder still gives correct features.
 #include <cpl_error.h>
 #include <cpl_vsi.h>
 #include <gdal_priv.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "driver/shared_resources.h"
 #include "driver/tile_store.h"
+#include "models/sha256.h"
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/rasters.h"
@@ -250,4 +254,35 @@ TEST_CASE("the driver reuses tiles from CACHE_DIR across opens and recomputes co
     readAll(ds.get());
     CHECK(counter(ds.get(), "TILES_FROM_DISK") == 0);
   }
+}
+
+TEST_CASE("a weights digest is remembered between processes, and a hub blob's name is its digest") {
+  TempDir dir;
+  const std::string weights = dir.file("model.safetensors");
+  writeBytes(weights, std::vector<char>(100000, 'w'));
+  const std::string digests = dir.file("digests");
+  CPLSetConfigOption("VITFEAT_DIGEST_CACHE", digests.c_str());
+  const std::string digest = vitfeat::fileSha256(weights);
+  CHECK(digest == vitfeat::sha256File(weights).value_or("?"));
+  // One remembered digest file, holding it.
+  char** files = VSIReadDir(digests.c_str());
+  std::vector<std::string> names;
+  for (char** f = files; f && *f; ++f)
+    if ((*f)[0] != '.') names.push_back(*f);
+  CSLDestroy(files);
+  REQUIRE(names.size() == 1);
+  const std::vector<char> stored = readBytes(digests + "/" + names[0]);
+  CHECK(std::string(stored.begin(), stored.end()) == digest);
+
+  // huggingface_hub's layout: the snapshot file links to blobs/<sha256>; the
+  // name is taken as the digest without reading the file.
+  const std::string blobs = dir.file("repo/blobs");
+  REQUIRE(VSIMkdirRecursive(blobs.c_str(), 0755) == 0);
+  const std::string name(64, 'c');
+  writeBytes(blobs + "/" + name, std::vector<char>(10, 'x'));
+  REQUIRE(VSIMkdirRecursive(dir.file("repo/snapshots/abc").c_str(), 0755) == 0);
+  const std::string link = dir.file("repo/snapshots/abc/model.safetensors");
+  REQUIRE(symlink(("../../blobs/" + name).c_str(), link.c_str()) == 0);
+  CHECK(vitfeat::fileSha256(link) == name);
+  CPLSetConfigOption("VITFEAT_DIGEST_CACHE", nullptr);
 }

@@ -17,6 +17,7 @@ def set_environment():
     # No on-disk fit cache: every process fits afresh (fits are still shared in memory
     # within one process).
     os.environ.setdefault("VITFEAT_FIT_CACHE", "NO")
+    os.environ.setdefault("VITFEAT_DIGEST_CACHE", "NO")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("OMP_NUM_THREADS", "2")
 
