@@ -77,7 +77,15 @@ CPLErr LazyDataset::IBuildOverviews(const char* resampling, int count, const int
   return err;
 }
 
+char** LazyDataset::GetFileList() {
+  CPLStringList files(GDALPamDataset::GetFileList());
+  if (!descriptor_.empty() && files.FindString(descriptor_.c_str()) < 0)
+    files.AddString(descriptor_.c_str());
+  return files.StealList();
+}
+
 void LazyDataset::initSideFiles(const std::string& descriptor, GDALAccess access) {
+  descriptor_ = descriptor;
   if (descriptor.empty()) {
     nPamFlags |= GPF_DISABLED;
     return;

@@ -40,6 +40,12 @@ class LazyDataset : public GDALPamDataset {
   }
   GDALDataset* computedOverview(int i) const { return overviews_[i].get(); }
 
+  // The descriptor with its .aux.xml and .ovr when there are: the files of
+  // this dataset. Never the source's: GDAL deletes the listed files when a
+  // dataset is deleted or overwritten (gdal_translate onto an existing
+  // descriptor, gdalmanage delete), and the source is the user's data.
+  char** GetFileList() override;
+
  protected:
   CPLErr IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data, int bufx,
                    int bufy, GDALDataType bufType, int bandCount, int* bandMap, GSpacing pixelSpace,
@@ -57,6 +63,7 @@ class LazyDataset : public GDALPamDataset {
   std::vector<std::unique_ptr<GDALDataset>> overviews_;
 
  private:
+  std::string descriptor_;  // empty: opened from a connection string, or a level
   bool buildingExternal_ = false;
 };
 

@@ -411,17 +411,6 @@ CPLErr VitfeatDataset::GetGeoTransform(double* gt) {
 
 const OGRSpatialReference* VitfeatDataset::GetSpatialRef() const { return source_->spatialRef(); }
 
-char** VitfeatDataset::GetFileList() {
-  // The descriptor with its .aux.xml and .ovr when there are: the files of
-  // this dataset. Never the source raster's: GDAL deletes the listed files
-  // when a dataset is deleted or overwritten (gdal_translate onto an existing
-  // descriptor, gdalmanage delete), and the source is the user's data.
-  CPLStringList files(LazyDataset::GetFileList());
-  if (!descriptorPath_.empty() && files.FindString(descriptorPath_.c_str()) < 0)
-    files.AddString(descriptorPath_.c_str());
-  return files.StealList();
-}
-
 int VitfeatDataset::CloseDependentDatasets() {
   const bool had = source_ != nullptr;
   LazyDataset::CloseDependentDatasets();

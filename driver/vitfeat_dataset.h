@@ -36,8 +36,6 @@ class VitfeatDataset final : public LazyDataset {
   char** GetMetadataDomainList() override;
   char** GetMetadata(const char* domain = "") override;
   const char* GetMetadataItem(const char* name, const char* domain = "") override;
-  // The descriptor (when opened from one) and the source raster's files.
-  char** GetFileList() override;
   // Closes the source raster (see GDALDataset::CloseDependentDatasets: at
   // shutdown GDAL deletes every open dataset, so owned ones go first).
   int CloseDependentDatasets() override;

@@ -305,15 +305,6 @@ const char* ViewDataset::GetMetadataItem(const char* name, const char* domain) {
   return LazyDataset::GetMetadataItem(name, domain);
 }
 
-char** ViewDataset::GetFileList() {
-  // The descriptor with its .aux.xml and .ovr when there are; never the
-  // source's files (GDAL deletes the listed files when overwriting a dataset).
-  CPLStringList files(LazyDataset::GetFileList());
-  if (!descriptorPath_.empty() && files.FindString(descriptorPath_.c_str()) < 0)
-    files.AddString(descriptorPath_.c_str());
-  return files.StealList();
-}
-
 std::size_t ViewDataset::windowBytes(int width, int height) const {
   return (static_cast<std::size_t>(source_->bands()) + specs_.size()) * width * height *
          sizeof(float);

@@ -41,7 +41,6 @@ class ViewDataset final : public LazyDataset {
   char** GetMetadataDomainList() override;
   char** GetMetadata(const char* domain = "") override;
   const char* GetMetadataItem(const char* name, const char* domain = "") override;
-  char** GetFileList() override;
   // Closes the source (GDAL's driver manager calls this at shutdown before
   // deleting every open dataset, so the source is not deleted twice).
   int CloseDependentDatasets() override;
