@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,4 +93,32 @@ TEST_CASE("handles on several threads share tiles and agree with a lone read") {
   }
   // Every tile computed once over all handles (the cache holds them all).
   CHECK(computed == tiles);
+}
+
+TEST_CASE("the pipelined read (VITFEAT_PIPELINE=YES) gives the same features as the plain one") {
+  setupGdal();
+  TempDir dir;
+  const std::string model = writeTinyModel(dir.file("vit"), 64, 1, 32, 4);
+  const std::string source = dir.file("source.tif");
+  writeRaster(source, 300, 200, 3, GDT_Byte, [](int x, int y, int b) { return (x * y + b) % 251; });
+  const std::map<std::string, std::string> options{{"MODEL", model},
+                                                   {"STRIDE", "32"},
+                                                   {"OVERVIEWS", "NONE"},
+                                                   {"BATCH_SIZE", "3"},
+                                                   {"CACHE_MB", "0"}};
+  std::vector<float> plain, pipelined;
+  for (const char* mode : {"NO", "YES"}) {
+    CPLSetConfigOption("VITFEAT_PIPELINE", mode);
+    auto ds = openFeatures(source, options);
+    REQUIRE(ds);
+    (EQUAL(mode, "YES") ? pipelined : plain) = readAll(ds.get());
+    // Every tile of the grid (TILES = columns x rows) run once.
+    int columns = 0, rows = 0;
+    REQUIRE(std::sscanf(ds->GetMetadataItem("TILES", "VITFEAT"), "%dx%d", &columns, &rows) == 2);
+    CHECK(std::strtoull(ds->GetMetadataItem("TILES_COMPUTED", "VITFEAT"), nullptr, 10) ==
+          static_cast<unsigned long long>(columns * rows));
+  }
+  CPLSetConfigOption("VITFEAT_PIPELINE", nullptr);
+  // Same batches in the same order: the same bits.
+  CHECK(sameValues(plain, pipelined));
 }
