@@ -42,6 +42,8 @@ class FeatureEngine {
   // Writes the window's cells band-sequentially: out[(d * height + y) * width + x],
   // features() planes. Cells without data are NaN. false + CPLError on failure
   // or cancellation (CPLE_UserInterrupt). progress may be null.
+  // A tall window is computed in strips of rows, so the tiles and blend sums
+  // held at once are bounded by a constant, not by the window.
   bool compute(const CellRect& window, float* out, const Progress* progress = nullptr);
 
   // Laziness counters for this engine: tiles run through the model, and tiles
@@ -55,6 +57,9 @@ class FeatureEngine {
   static uint64_t processTilesComputed();
 
  private:
+  // compute() for one strip: every covering tile is held until it is blended.
+  bool computeStrip(const CellRect& window, float* out, const Progress* progress);
+
   // One batch's model input, and the CPLErrors raised while reading it.
   struct BatchInput {
     bool ok = false;

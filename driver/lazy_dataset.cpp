@@ -9,9 +9,14 @@ namespace vitfeat {
 
 namespace {
 
-// A full-resolution read computes at most this many bytes of planes at once:
-// memory does not grow with the window.
+// A full-resolution band read keeps at most this many bytes of planes for
+// the next band; larger ones go block by block.
 constexpr std::size_t kMaxWindowBytes = std::size_t(128) << 20;
+// A dataset read (gdal_translate's swaths) is computed in chunks of whole
+// block rows of at most this many bytes of planes: memory does not grow with
+// the swath. Tiles on a chunk's edge are shared with the next chunk through
+// the tile cache.
+constexpr std::size_t kMaxChunkBytes = std::size_t(32) << 20;
 
 // GDAL's progress of a read, or nullptr.
 GDALProgressFunc progressOf(const GDALRasterIOExtraArg* extra) {
@@ -41,7 +46,7 @@ CPLErr LazyDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int 
   // than block reads would split them), or the whole window when it fits.
   int blockX = 0, blockY = 0;
   papoBands[0]->GetBlockSize(&blockX, &blockY);
-  const std::size_t fit = kMaxWindowBytes / std::max<std::size_t>(1, windowBytes(xsize, 1));
+  const std::size_t fit = kMaxChunkBytes / std::max<std::size_t>(1, windowBytes(xsize, 1));
   const int rows = fit >= static_cast<std::size_t>(ysize)
                        ? ysize
                        : std::max(blockY, static_cast<int>(fit) / blockY * blockY);

@@ -98,7 +98,9 @@ std::string digestFile(const std::string& key) {
 }
 
 std::string readDigest(const std::string& file) {
-  if (file.empty()) return {};
+  VSIStatBufL st;
+  // Not remembered yet is the normal case, not an error to report.
+  if (file.empty() || VSIStatL(file.c_str(), &st) != 0) return {};
   GByte* bytes = nullptr;
   vsi_l_offset size = 0;
   if (!VSIIngestFile(nullptr, file.c_str(), &bytes, &size, 1024)) return {};

@@ -1,8 +1,10 @@
 // Views over VITFEAT are lazy: the fit computes only the tiles under the
 // sampled blocks, and one block of a cluster view over a PCA view over a
 // VITFEAT dataset of a large raster computes only the tiles under that block.
-// The counters are VITFEAT's, forwarded through each view's metadata.
+// The counters are VITFEAT's, forwarded through each view's metadata. A
+// classifier's fit computes only the tiles under its training points.
 #include <cpl_conv.h>
+#include <ogrsf_frmts.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -84,4 +86,58 @@ TEST_CASE("Chained views compute only the feature tiles they need", "[views][laz
   CHECK(counter(clusters.get(), "TILES_COMPUTED", "VITCLUSTER") +
             counter(clusters.get(), "TILES_REUSED", "VITCLUSTER") - after - reusedAfter ==
         6);
+}
+
+TEST_CASE("A classifier over VITFEAT computes only the tiles under its training points and blocks",
+          "[views][lazy]") {
+  TempDir tmp;
+  const std::string raster = tmp.file("big.tif");
+  writeRaster(raster, 2048, 2048, 3, GDT_Byte,
+              [](int x, int y, int b) { return (x * (b + 1) / 7 + y / 5 + (x / 256) * 60) % 256; },
+              {"TILED=YES"});
+  const std::string model = writeTinyModel(tmp.file("model"), 64, 1, 32);
+  const std::string features = tmp.file("features.vitfeat");
+  REQUIRE(writeDescriptor(features, {raster, {{"MODEL", model}, {"NORMALIZE", "model"}}}));
+
+  // Eight points in pixel coordinates (no CRS), four per class, in four
+  // distinct 64-pixel tiles per class: eight tiles under the points.
+  const std::string training = tmp.file("training.gpkg");
+  {
+    GDALDriver* gpkg = GetGDALDriverManager()->GetDriverByName("GPKG");
+    REQUIRE(gpkg);
+    DatasetPtr ds(gpkg->Create(training.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
+    REQUIRE(ds);
+    OGRSpatialReference utm;
+    utm.importFromEPSG(32633);
+    OGRLayer* layer = ds->CreateLayer("points", &utm, wkbPoint, nullptr);
+    OGRFieldDefn field("cover", OFTString);
+    REQUIRE(layer->CreateField(&field) == OGRERR_NONE);
+    for (int i = 0; i < 8; ++i) {
+      OGRFeature f(layer->GetLayerDefn());
+      f.SetField("cover", i < 4 ? "left" : "right");
+      // Pixel (px, py) in the raster's map coordinates (writeRaster's grid).
+      const double px = (i < 4 ? 10 : 1500) + 64 * (i % 4) + 0.5, py = 100.5 + 64 * (i % 4);
+      OGRPoint p(500000 + 10 * px, 5200000 - 10 * py);
+      f.SetGeometry(&p);
+      REQUIRE(layer->CreateFeature(&f) == OGRERR_NONE);
+    }
+  }
+  DatasetPtr classes = openDataset("VITCLASSIFY:" + features, {{"TRAINING", training},
+                                                               {"FIELD", "cover"},
+                                                               {"METHOD", "knn"},
+                                                               {"K", "1"},
+                                                               {"TEST_FRACTION", "0"}});
+  REQUIRE(classes);
+  CHECK(counter(classes.get(), "TILES_COMPUTED", "VITCLASSIFY") +
+            counter(classes.get(), "TILES_REUSED", "VITCLASSIFY") ==
+        8);
+  CHECK(std::string(classes->GetMetadataItem("TRAIN_SAMPLES", "VITCLASSIFY")) == "8");
+  const long before = counter(classes.get(), "TILES_COMPUTED", "VITCLASSIFY") +
+                      counter(classes.get(), "TILES_REUSED", "VITCLASSIFY");
+  GByte block[16];
+  REQUIRE(classes->GetRasterBand(1)->ReadBlock(20, 9, block) == CE_None);
+  CHECK(counter(classes.get(), "TILES_COMPUTED", "VITCLASSIFY") +
+            counter(classes.get(), "TILES_REUSED", "VITCLASSIFY") - before ==
+        1);
+  for (const GByte label : block) CHECK(label < 2);
 }

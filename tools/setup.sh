@@ -22,6 +22,8 @@ packages=(
   python3-torch
   # tests only: the rasterio and Dask recipes of docs/recipes.md are run
   python3-rasterio python3-dask
+  # tests only: the UMAP view's embedding is compared with umap-learn's
+  umap-learn
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

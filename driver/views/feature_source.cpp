@@ -15,7 +15,8 @@ namespace vitfeat {
 namespace {
 
 // Domains whose records describe how a lazy source computes its bands.
-constexpr const char* kRecordDomains[] = {"VITFEAT", "VITPCA", "VITCLUSTER", "VITSIM"};
+constexpr const char* kRecordDomains[] = {"VITFEAT", "VITPCA",      "VITCLUSTER",
+                                          "VITSIM",  "VITCLASSIFY", "VITUMAP"};
 
 }  // namespace
 

@@ -6,15 +6,12 @@
 
 #include "driver/views/view_algorithm.h"
 #include "pixelfunctions/pca.h"
-#include "pixelfunctions/stretch.h"
 
 namespace vitfeat {
 
 namespace {
 
 constexpr const char* kDriver = "VITPCA";
-// Robust display range of each component, as percentiles of the sample.
-constexpr double kLowPercentile = 2, kHighPercentile = 98;
 
 class PcaView final : public ViewAlgorithm {
  public:
@@ -53,13 +50,7 @@ class PcaView final : public ViewAlgorithm {
     if (rgb_) {
       Eigen::MatrixXf projected(rows.rows(), components_);
       math::projectPca(fit_, rows.cast<float>(), projected);
-      stretch_.resize(components_, 2);
-      for (int c = 0; c < components_; ++c) {
-        std::vector<double> v(projected.rows());
-        for (Eigen::Index i = 0; i < projected.rows(); ++i) v[i] = projected(i, c);
-        stretch_(c, 0) = math::percentile(v, kLowPercentile);
-        stretch_(c, 1) = math::percentile(v, kHighPercentile);
-      }
+      stretch_ = displayRanges(projected.cast<double>());
     }
     return true;
   }
@@ -97,23 +88,7 @@ class PcaView final : public ViewAlgorithm {
     return !rgb_ || fromJson(o.GetArray("stretch"), components_, 2, stretch_, kDriver, "stretch");
   }
 
-  std::vector<ViewBand> bands() const override {
-    std::vector<ViewBand> out;
-    for (int c = 0; c < components_; ++c) {
-      ViewBand b;
-      if (rgb_) {
-        b.type = GDT_Byte;
-        b.noData = 0;
-        b.colorInterp = static_cast<GDALColorInterp>(GCI_RedBand + c);
-        b.description = "PC" + std::to_string(c + 1) + " (stretched 1-255)";
-      } else {
-        b.noData = std::numeric_limits<double>::quiet_NaN();
-        b.description = "PC" + std::to_string(c + 1);
-      }
-      out.push_back(b);
-    }
-    return out;
-  }
+  std::vector<ViewBand> bands() const override { return componentBands("PC", components_, rgb_); }
 
   VrtFunction vrtFunction(int c) const override {
     VrtFunction f{"vitfeat_project", {}};
@@ -127,10 +102,7 @@ class PcaView final : public ViewAlgorithm {
   void apply(const Eigen::Ref<const Eigen::MatrixXf>& cells,
              Eigen::Ref<Eigen::MatrixXf> out) const override {
     math::projectPca(fit_, cells, out);
-    if (!rgb_) return;
-    for (int c = 0; c < components_; ++c)
-      for (Eigen::Index i = 0; i < out.rows(); ++i)
-        out(i, c) = math::stretchToByte(out(i, c), stretch_(c, 0), stretch_(c, 1));
+    if (rgb_) stretchColumns(stretch_, out);
   }
 
   void describe(CPLStringList& r) const override {

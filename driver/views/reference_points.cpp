@@ -147,8 +147,8 @@ std::optional<ReferencePoints> pointsFromVector(const VectorQuery& q,
       q.path.c_str(), GDAL_OF_VECTOR | GDAL_OF_VERBOSE_ERROR, nullptr, nullptr, nullptr));
   if (!ds) {
     const std::string why = CPLGetLastErrorMsg();
-    CPLError(CE_Failure, CPLE_OpenFailed, "%s: cannot open VECTOR=%s: %s", driver, q.path.c_str(),
-             why.c_str());
+    CPLError(CE_Failure, CPLE_OpenFailed, "%s: cannot open %s=%s: %s", driver, q.pathOption,
+             q.path.c_str(), why.c_str());
     return std::nullopt;
   }
   OGRLayer* layer = q.layer.empty() ? ds->GetLayer(0) : ds->GetLayerByName(q.layer.c_str());
@@ -174,8 +174,8 @@ std::optional<ReferencePoints> pointsFromVector(const VectorQuery& q,
       for (int i = 0; i < layer->GetLayerDefn()->GetFieldCount(); ++i)
         names +=
             (i ? ", " : "") + std::string(layer->GetLayerDefn()->GetFieldDefn(i)->GetNameRef());
-      CPLError(CE_Failure, CPLE_IllegalArg, "%s: invalid GROUP_BY=%s: layer %s has the fields: %s",
-               driver, q.groupBy.c_str(), layer->GetName(),
+      CPLError(CE_Failure, CPLE_IllegalArg, "%s: invalid %s=%s: layer %s has the fields: %s",
+               driver, q.groupByOption, q.groupBy.c_str(), layer->GetName(),
                names.empty() ? "(none)" : names.c_str());
       return std::nullopt;
     }
@@ -236,8 +236,8 @@ std::optional<ReferencePoints> pointsFromVector(const VectorQuery& q,
     }
   }
   if (r.points.empty()) {
-    CPLError(CE_Failure, CPLE_AppDefined, "%s: VECTOR=%s (layer %s%s%s) has no usable geometry",
-             driver, q.path.c_str(), layer->GetName(), q.where.empty() ? "" : ", WHERE ",
+    CPLError(CE_Failure, CPLE_AppDefined, "%s: %s=%s (layer %s%s%s) has no usable geometry", driver,
+             q.pathOption, q.path.c_str(), layer->GetName(), q.where.empty() ? "" : ", WHERE ",
              q.where.c_str());
     return std::nullopt;
   }

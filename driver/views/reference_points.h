@@ -35,6 +35,9 @@ struct VectorQuery {
   std::string groupBy;  // field name, empty for one group
   int samples = 50;     // points per group drawn in its polygons (and, separately, its lines)
   uint64_t seed = 0;
+  // The option names that set path and groupBy, for error messages.
+  const char* pathOption = "VECTOR";
+  const char* groupByOption = "GROUP_BY";
 };
 
 std::optional<ReferencePoints> pointsFromVector(const VectorQuery& query,

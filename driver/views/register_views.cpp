@@ -25,6 +25,8 @@ void registerViewDrivers() {
   Entry<pcaView>::registerDriver();
   Entry<clusterView>::registerDriver();
   Entry<similarityView>::registerDriver();
+  Entry<classifyView>::registerDriver();
+  Entry<umapView>::registerDriver();
 }
 
 }  // namespace vitfeat

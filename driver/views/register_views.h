@@ -1,6 +1,6 @@
 #pragma once
 
 namespace vitfeat {
-// Registers VITPCA, VITCLUSTER and VITSIM (each only once).
+// Registers VITPCA, VITCLUSTER, VITSIM, VITCLASSIFY and VITUMAP (each only once).
 void registerViewDrivers();
 }  // namespace vitfeat

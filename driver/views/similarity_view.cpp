@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "driver/views/point_features.h"
 #include "driver/views/reference_points.h"
 #include "driver/views/view_algorithm.h"
 #include "pixelfunctions/cosine.h"
@@ -44,65 +45,18 @@ class SimilarityView final : public ViewAlgorithm {
     const auto refs = points_.empty() ? pointsFromVector(query_, srs, kDriver)
                                       : pointsFromText(points_, pointsSrs_, srs, kDriver);
     if (!refs) return false;
-    double gt[6];
-    if (source.dataset()->GetGeoTransform(gt) != CE_None) {
-      gt[0] = gt[3] = gt[2] = gt[4] = 0;
-      gt[1] = gt[5] = 1;  // pixel coordinates
-    }
-    double inv[6];
-    if (!GDALInvGeoTransform(gt, inv)) {
-      CPLError(CE_Failure, CPLE_AppDefined, "%s: the geotransform of %s cannot be inverted",
-               kDriver, source.name().c_str());
-      return false;
-    }
-    // Points by source block, so each block's features are read once.
-    std::map<std::pair<int, int>, std::vector<size_t>> byBlock;
-    std::vector<std::pair<int, int>> cell(refs->points.size());
-    int outside = 0;
-    for (size_t i = 0; i < refs->points.size(); ++i) {
-      const auto& p = refs->points[i];
-      const double px = inv[0] + inv[1] * p.x + inv[2] * p.y;
-      const double py = inv[3] + inv[4] * p.x + inv[5] * p.y;
-      if (!(px >= 0 && py >= 0 && px < source.width() && py < source.height())) {
-        ++outside;
-        continue;
-      }
-      cell[i] = {static_cast<int>(px), static_cast<int>(py)};
-      byBlock[{cell[i].first / source.blockWidth(), cell[i].second / source.blockHeight()}]
-          .push_back(i);
-    }
+    PointFeatures features;
+    if (!readPointFeatures(source, *refs, kDriver, features, progress, data)) return false;
     const int d = source.bands();
     const int groups = static_cast<int>(refs->groups.size());
     Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(groups, d);
     counts_.assign(groups, 0);
-    int noData = 0;
-    size_t done = 0;
-    std::vector<float> planes;
-    for (const auto& [block, indices] : byBlock) {
-      const CellRect window =
-          CellRect{block.first * source.blockWidth(), block.second * source.blockHeight(),
-                   source.blockWidth(), source.blockHeight()}
-              .intersect({0, 0, source.width(), source.height()});
-      if (!source.read(window, planes)) return false;
-      const size_t n = static_cast<size_t>(window.width) * window.height;
-      for (const size_t i : indices) {
-        const size_t at = static_cast<size_t>(cell[i].second - window.y0) * window.width +
-                          (cell[i].first - window.x0);
-        if (std::isnan(planes[at])) {
-          ++noData;
-          continue;
-        }
-        const int g = refs->points[i].group;
-        for (int b = 0; b < d; ++b) sum(g, b) += planes[b * n + at];
-        ++counts_[g];
-      }
-      done += indices.size();
-      if (progress && !progress(static_cast<double>(done) / refs->points.size(),
-                                "VITSIM: reading reference features", data)) {
-        CPLError(CE_Failure, CPLE_UserInterrupt, "%s: fit interrupted", kDriver);
-        return false;
-      }
+    for (Eigen::Index r = 0; r < features.rows.rows(); ++r) {
+      const int g = features.group[static_cast<size_t>(r)];
+      sum.row(g) += features.rows.row(r);
+      ++counts_[g];
     }
+    const int outside = features.outside, noData = features.noData;
     total_ = static_cast<int>(refs->points.size());
     outside_ = outside;
     noData_ = noData;
@@ -130,6 +84,8 @@ class SimilarityView final : public ViewAlgorithm {
       }
     return true;
   }
+
+  std::string fitInputs() const override { return vectorIdentity(query_.path); }
 
   CPLJSONObject saveFit() const override {
     CPLJSONObject o;

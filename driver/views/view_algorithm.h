@@ -49,10 +49,18 @@ class ViewAlgorithm {
   virtual CPLJSONObject saveFit() const = 0;
   virtual bool loadFit(const CPLJSONObject& fit, int sourceBands) = 0;
 
+  // What identifies the fit's inputs besides the source and the options (a
+  // training file's size and date), so a cached fit is not reused after they
+  // change.
+  virtual std::string fitInputs() const { return ""; }
+
   virtual std::vector<ViewBand> bands() const = 0;
   // Band b (0-based) as a VRT pixel function; only the VRT export asks, so
-  // the fit is formatted as text only then.
+  // the fit is formatted as text only then. An empty name: the view has no
+  // pixel function (vrtUnsupported says why).
   virtual VrtFunction vrtFunction(int band) const = 0;
+  // Why this view cannot be exported as a VRT; empty when it can.
+  virtual std::string vrtUnsupported() const { return ""; }
   // cells: n x d feature cells (a row of NaN: no data); out: n x bands(),
   // values in each band's data type's range (no-data values included).
   virtual void apply(const Eigen::Ref<const Eigen::MatrixXf>& cells,
@@ -75,6 +83,8 @@ struct ViewKind {
 const ViewKind& pcaView();
 const ViewKind& clusterView();
 const ViewKind& similarityView();
+const ViewKind& classifyView();
+const ViewKind& umapView();
 
 // Helpers shared by the algorithms.
 std::string joinNumbers(const double* values, size_t count, const char* separator = ",");
@@ -91,6 +101,24 @@ bool fromJson(const CPLJSONArray& a, Eigen::Index size, Eigen::VectorXd& v, cons
               const char* what);
 bool fromJson(const CPLJSONArray& a, Eigen::Index rows, Eigen::Index cols, Eigen::MatrixXd& m,
               const char* driver, const char* what);
+// Large numeric arrays (training samples, trees) as base64 of their
+// little-endian bytes: exact, and a fraction of the size of JSON numbers.
+// The decoders return false + CPLError naming `what` when the text is not
+// `count` values.
+std::string toBase64(const double* values, size_t count);
+std::string toBase64(const int32_t* values, size_t count);
+bool fromBase64(const std::string& text, size_t count, double* values, const char* driver,
+                const char* what);
+bool fromBase64(const std::string& text, size_t count, int32_t* values, const char* driver,
+                const char* what);
+// `count` Float32 bands <prefix>1.. (NaN no data), or with rgb three Byte
+// bands stretched to 1-255 (0 no data) shown as red, green and blue.
+std::vector<ViewBand> componentBands(const std::string& prefix, int count, bool rgb);
+// The display range of each column of `values` (rows: sampled cells): the 2nd
+// and 98th percentiles, a columns x 2 matrix for stretchColumns.
+Eigen::MatrixXd displayRanges(const Eigen::Ref<const Eigen::MatrixXd>& values);
+// Each column of out stretched from its range to 1..255 (0 for NaN).
+void stretchColumns(const Eigen::MatrixXd& ranges, Eigen::Ref<Eigen::MatrixXf> out);
 // A palette of n well separated colours (deterministic).
 std::vector<GDALColorEntry> categoryColors(int n);
 

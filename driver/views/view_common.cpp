@@ -3,8 +3,12 @@
 #include <cpl_string.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
 
 #include "driver/views/view_algorithm.h"
+#include "pixelfunctions/stretch.h"
 
 namespace vitfeat {
 
@@ -118,6 +122,85 @@ std::vector<GDALColorEntry> categoryColors(int n) {
     colors.push_back(e);
   }
   return colors;
+}
+
+std::vector<ViewBand> componentBands(const std::string& prefix, int count, bool rgb) {
+  std::vector<ViewBand> out;
+  for (int c = 0; c < count; ++c) {
+    ViewBand b;
+    if (rgb) {
+      b.type = GDT_Byte;
+      b.noData = 0;
+      b.colorInterp = static_cast<GDALColorInterp>(GCI_RedBand + c);
+      b.description = prefix + std::to_string(c + 1) + " (stretched 1-255)";
+    } else {
+      b.noData = std::numeric_limits<double>::quiet_NaN();
+      b.description = prefix + std::to_string(c + 1);
+    }
+    out.push_back(b);
+  }
+  return out;
+}
+
+Eigen::MatrixXd displayRanges(const Eigen::Ref<const Eigen::MatrixXd>& values) {
+  // Robust: a few extreme cells do not wash out the image.
+  constexpr double kLow = 2, kHigh = 98;
+  Eigen::MatrixXd ranges(values.cols(), 2);
+  for (Eigen::Index c = 0; c < values.cols(); ++c) {
+    const std::vector<double> v(values.col(c).data(), values.col(c).data() + values.rows());
+    ranges(c, 0) = math::percentile(v, kLow);
+    ranges(c, 1) = math::percentile(v, kHigh);
+  }
+  return ranges;
+}
+
+void stretchColumns(const Eigen::MatrixXd& ranges, Eigen::Ref<Eigen::MatrixXf> out) {
+  for (Eigen::Index c = 0; c < out.cols(); ++c)
+    for (Eigen::Index i = 0; i < out.rows(); ++i)
+      out(i, c) = math::stretchToByte(out(i, c), ranges(c, 0), ranges(c, 1));
+}
+
+namespace {
+
+std::string encode(const void* data, size_t bytes) {
+  char* text = CPLBase64Encode(static_cast<int>(bytes), static_cast<const GByte*>(data));
+  std::string out = text ? text : "";
+  CPLFree(text);
+  return out;
+}
+
+bool decode(const std::string& text, size_t bytes, void* out, const char* driver,
+            const char* what) {
+  std::vector<GByte> buffer(text.begin(), text.end());
+  buffer.push_back(0);
+  const int got = CPLBase64DecodeInPlace(buffer.data());
+  if (got < 0 || static_cast<size_t>(got) != bytes) {
+    CPLError(CE_Failure, CPLE_AppDefined,
+             "%s: the saved fit's %s is %d bytes of base64 data, expected %zu", driver, what, got,
+             bytes);
+    return false;
+  }
+  std::memcpy(out, buffer.data(), bytes);
+  return true;
+}
+
+}  // namespace
+
+// The bytes are the machine's; every platform GDAL and LibTorch target here
+// is little-endian, which is what the descriptors document.
+std::string toBase64(const double* values, size_t count) {
+  return encode(values, count * sizeof(double));
+}
+std::string toBase64(const int32_t* values, size_t count) {
+  return encode(values, count * sizeof(int32_t));
+}
+bool fromBase64(const std::string& text, size_t count, double* values, const char* driver,
+                const char* what) {
+  return decode(text, count * sizeof(double), values, driver, what);
+}
+bool fromBase64(const std::string& text, size_t count, int32_t* values, const char* driver,
+                const char* what) {
+  return decode(text, count * sizeof(int32_t), values, driver, what);
 }
 
 }  // namespace vitfeat

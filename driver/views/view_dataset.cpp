@@ -169,8 +169,8 @@ bool ViewDataset::obtainFit(const std::optional<CPLJSONObject>& saved) {
     record_.SetNameValue("FIT_FROM", "descriptor");
     return true;
   }
-  const std::string key =
-      std::string(kind_->driver) + "|" + optionsText(ownOptions_) + "|" + signature;
+  const std::string key = std::string(kind_->driver) + "|" + optionsText(ownOptions_) + "|" +
+                          signature + "|" + algorithm_->fitInputs();
   if (const auto cached = findFit(key)) {
     CPLJSONDocument doc;
     if (doc.LoadMemory(*cached)) {
@@ -212,6 +212,14 @@ GDALDataset* ViewDataset::createCopy(const ViewKind& kind, const char* filename,
       return nullptr;
     }
     if (vrt) {
+      const std::string why = view->algorithm_->vrtUnsupported();
+      if (!why.empty()) {
+        CPLError(CE_Failure, CPLE_NotSupported,
+                 "%s: cannot write %s as a VRT: %s; write a descriptor (.%s) instead, or "
+                 "materialise the view with gdal_translate -of GTiff",
+                 kind.driver, filename, why.c_str(), kind.extension);
+        return nullptr;
+      }
       if (!writeViewVrt(filename, *view)) return nullptr;
     } else {
       ViewDescriptor d;

@@ -1,9 +1,11 @@
 #include "driver/views/view_options.h"
 
+#include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 namespace vitfeat {
@@ -32,6 +34,19 @@ int ViewOptions::integer(const char* key, int fallback, int minimum, int maximum
     return fallback;
   }
   return static_cast<int>(x);
+}
+
+double ViewOptions::real(const char* key, double fallback, double minimum, double maximum) {
+  const auto it = values_.find(key);
+  if (it == values_.end()) return fallback;
+  const std::string& v = it->second;
+  char* end = nullptr;
+  const double x = CPLStrtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !std::isfinite(x) || x < minimum || x > maximum) {
+    fail(key, v, CPLSPrintf("expected a number from %g to %g", minimum, maximum));
+    return fallback;
+  }
+  return x;
 }
 
 uint64_t ViewOptions::seed(const char* key, uint64_t fallback) {

@@ -23,6 +23,8 @@ class ViewOptions {
   bool has(const char* key) const { return values_.count(key) > 0; }
   std::string text(const char* key, const std::string& fallback = "") const;
   int integer(const char* key, int fallback, int minimum, int maximum);
+  // A finite number in [minimum, maximum].
+  double real(const char* key, double fallback, double minimum, double maximum);
   uint64_t seed(const char* key, uint64_t fallback);
   bool flag(const char* key, bool fallback);
   // One of `allowed` (case-insensitive), returned lower-case.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The RGB PCA view and the cluster view in headless QGIS (Debian's python3-qgis).
+"""The RGB PCA view and the label views (clusters, classes) in headless QGIS (python3-qgis).
 
 Writes a feature GeoTIFF, writes a VITPCA RGB=YES descriptor and a VITCLUSTER
 descriptor with gdal_translate, adds each to QGIS as a raster layer through the
@@ -125,16 +125,17 @@ def check_layer_basics(checks, name, layer, reference):
     return True
 
 
-def test_rgb_pca(checks, folder, features):
-    print("VITPCA RGB=YES descriptor in QGIS")
-    descriptor = os.path.join(folder, "pca.vitpca")
-    translate("VITPCA:" + features, descriptor, "VITPCA", ["RGB=YES", "SAMPLE=0", "SEED=3"])
+def test_rgb(checks, folder, features, name, driver, extension, options):
+    """A view with RGB=YES: three Byte bands, 0 for no data."""
+    print(f"{driver} RGB=YES descriptor in QGIS")
+    descriptor = os.path.join(folder, f"{name.lower()}.{extension}")
+    translate(f"{driver}:" + features, descriptor, driver, ["RGB=YES"] + options)
     reference = gdal.Open(descriptor)
-    checks.check("PCA: GDAL opens the descriptor with VITPCA",
-                 reference.GetDriver().ShortName == "VITPCA", reference.GetDriver().ShortName)
+    checks.check(f"{name}: GDAL opens the descriptor with {driver}",
+                 reference.GetDriver().ShortName == driver, reference.GetDriver().ShortName)
     expected = reference.ReadAsArray()  # 3 x rows x columns, Byte
-    layer = QgsRasterLayer(descriptor, "pca", "gdal")
-    if not check_layer_basics(checks, "PCA", layer, reference):
+    layer = QgsRasterLayer(descriptor, name, "gdal")
+    if not check_layer_basics(checks, name, layer, reference):
         return
     renderer = layer.renderer()
     default = renderer.type()
@@ -145,7 +146,7 @@ def test_rgb_pca(checks, folder, features):
             enhancements.append("none" if e is None else int(e.contrastEnhancementAlgorithm()))
     bands = ((renderer.redBand(), renderer.greenBand(), renderer.blueBand())
              if isinstance(renderer, QgsMultiBandColorRenderer) else None)
-    checks.check("PCA: QGIS's default renderer is three-band colour on bands 1, 2, 3",
+    checks.check(f"{name}: QGIS's default renderer is three-band colour on bands 1, 2, 3",
                  default == "multibandcolor" and bands == (1, 2, 3),
                  f"{default}, bands {bands}, contrast enhancements {enhancements}")
     stretched = [e for e in enhancements
@@ -156,12 +157,12 @@ def test_rgb_pca(checks, folder, features):
               "colour renderer without contrast enhancement")
         layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3))
 
-    png = os.path.join(folder, "pca_rgb.png")
+    png = os.path.join(folder, f"{name.lower()}_rgb.png")
     image, _ = render(layer, png)  # QGIS's default renderer unless it stretches
     print(f"       {png}")
     opaque = image[..., 3] == 255
     colours = {tuple(c) for c in image[opaque][:, :3]}
-    checks.check("PCA PNG: not blank (many distinct colours)", len(colours) >= 20,
+    checks.check(f"{name} PNG: not blank (many distinct colours)", len(colours) >= 20,
                  f"{len(colours)} colours, {100 * opaque.mean():.1f}% opaque")
     rendered = image[..., :3].transpose(2, 0, 1).astype(int)
     valid = np.all(expected != 0, axis=0)
@@ -171,61 +172,68 @@ def test_rgb_pca(checks, folder, features):
         or (not valid[r, c] and image[r, c, 3] == 0) for c, r in POINTS)
     detail = "; ".join(f"({c},{r}) png {tuple(image[r, c])} gdal {tuple(expected[:, r, c])}"
                        for c, r in POINTS[:4] + POINTS[4:5])
-    checks.check("PCA PNG: at the sample cells (R, G, B) = GDAL's bands, the hole transparent",
+    checks.check(f"{name} PNG: at the sample cells (R, G, B) = GDAL's bands, the hole transparent",
                  point_ok, detail)
-    checks.check("PCA PNG: every cell: (R, G, B) = GDAL's bands where valid, transparent elsewhere",
+    checks.check(f"{name} PNG: every cell: (R, G, B) = GDAL's bands where valid, transparent elsewhere",
                  bool(np.all(mismatch[valid] == 0) and np.all(opaque == valid)),
                  f"max |diff| {int(mismatch[valid].max())} on valid cells, "
                  f"{int((opaque != valid).sum())} cells with the wrong transparency")
 
     values, nodata = provider_block(layer, 2, 16, 16, 32, 16)
     gdal_values = reference.GetRasterBand(2).ReadAsArray(16, 16, 32, 16)
-    checks.check("PCA: provider block(2, 32 x 16 cells) equals GDAL's, nodata on the hole",
+    checks.check(f"{name}: provider block(2, 32 x 16 cells) equals GDAL's, nodata on the hole",
                  bool(np.array_equal(values, gdal_values) and np.array_equal(nodata, gdal_values == 0)),
                  f"max |diff| {int(np.abs(values.astype(int) - gdal_values).max())}, "
                  f"{int(nodata.sum())} nodata cells")
 
 
-def test_clusters(checks, folder, features):
-    print("VITCLUSTER descriptor in QGIS")
-    descriptor = os.path.join(folder, "clusters.vitcluster")
-    translate("VITCLUSTER:" + features, descriptor, "VITCLUSTER",
-              [f"N_CLUSTERS={N_CLUSTERS}", "SAMPLE=0", "SEED=3"])
+def test_rgb_pca(checks, folder, features):
+    test_rgb(checks, folder, features, "PCA", "VITPCA", "vitpca", ["SAMPLE=0", "SEED=3"])
+
+
+def test_paletted(checks, folder, features, name, driver, extension, options, labels_count):
+    """A view with one label band (colour table, category names) in QGIS."""
+    print(f"{driver} descriptor in QGIS")
+    descriptor = os.path.join(folder, f"{name}.{extension}")
+    translate(f"{driver}:" + features, descriptor, driver, options)
     reference = gdal.Open(descriptor)
-    checks.check("cluster: GDAL opens the descriptor with VITCLUSTER",
-                 reference.GetDriver().ShortName == "VITCLUSTER", reference.GetDriver().ShortName)
+    checks.check(f"{name}: GDAL opens the descriptor with {driver}",
+                 reference.GetDriver().ShortName == driver, reference.GetDriver().ShortName)
     band = reference.GetRasterBand(1)
+    if labels_count is None:  # as many as the view's categories (HDBSCAN finds its own)
+        labels_count = len(band.GetCategoryNames())
     labels = band.ReadAsArray()
     table = band.GetColorTable()
-    layer = QgsRasterLayer(descriptor, "clusters", "gdal")
-    if not check_layer_basics(checks, "cluster", layer, reference):
+    layer = QgsRasterLayer(descriptor, name, "gdal")
+    if not check_layer_basics(checks, name, layer, reference):
         return
     renderer = layer.renderer()
-    checks.check("cluster: QGIS's default renderer is paletted, from the colour table",
+    checks.check(f"{name}: QGIS's default renderer is paletted, from the colour table",
                  renderer.type() == "paletted", renderer.type())
     if renderer.type() == "paletted":
         classes = {c.value: c.color for c in renderer.classes()}
         same = all(v in classes and classes[v].getRgb() == table.GetColorEntry(v)
-                   for v in range(N_CLUSTERS))
-        checks.check("cluster: the paletted classes' colours are the colour table's", same,
+                   for v in range(labels_count))
+        checks.check(f"{name}: the paletted classes' colours are the colour table's", same,
                      f"{len(classes)} classes")
         labels_of = {c.value: c.label for c in renderer.classes()}
         names = band.GetCategoryNames() or []
-        checks.check("cluster: the legend labels are the category names",
-                     len(names) >= N_CLUSTERS
-                     and all(labels_of.get(v) == names[v] for v in range(N_CLUSTERS)),
+        checks.check(f"{name}: the legend labels are the category names",
+                     len(names) >= labels_count
+                     and all(labels_of.get(v) == names[v] for v in range(labels_count)),
                      f"{labels_of.get(0)!r}, ...")
         legend = len(renderer.legendSymbologyItems())
-        checks.check("cluster: the legend has one entry per cluster", legend == N_CLUSTERS,
+        checks.check(f"{name}: the legend has one entry per label", legend == labels_count,
                      f"{legend} entries")
 
-    png = os.path.join(folder, "clusters.png")
+    png = os.path.join(folder, f"{name}.png")
     image, _ = render(layer, png)  # QGIS's own default renderer
     print(f"       {png}")
     opaque = image[..., 3] == 255
     colours = {tuple(c) for c in image[opaque][:, :3]}
-    checks.check(f"cluster PNG: not blank ({N_CLUSTERS} distinct colours)",
-                 len(colours) == N_CLUSTERS, f"{len(colours)} colours")
+    present = len(np.unique(labels[labels != 255]))
+    checks.check(f"{name} PNG: not blank (one colour per label present: {present})",
+                 len(colours) == present and present >= 2, f"{len(colours)} colours")
     valid = labels != 255
     lookup = np.array([table.GetColorEntry(i) for i in range(table.GetCount())], np.int64)
     expected = lookup[np.where(valid, labels, 0)]  # rows x columns x RGBA
@@ -235,21 +243,49 @@ def test_clusters(checks, folder, features):
     detail = "; ".join(f"({c},{r}) label {labels[r, c]} png {tuple(image[r, c])}"
                        f" table {table.GetColorEntry(int(labels[r, c])) if valid[r, c] else None}"
                        for c, r in POINTS[:5])
-    checks.check("cluster PNG: at the sample cells the colour-table entry of the label",
+    checks.check(f"{name} PNG: at the sample cells the colour-table entry of the label",
                  point_ok, detail)
-    checks.check("cluster PNG: every cell: the label's colour where valid, transparent elsewhere",
+    checks.check(f"{name} PNG: every cell: the label's colour where valid, transparent elsewhere",
                  bool(np.all(mismatch[valid] == 0) and np.all(opaque == valid)),
                  f"max |diff| {int(mismatch[valid].max())}, "
                  f"{int((opaque != valid).sum())} cells with the wrong transparency")
 
     values, nodata = provider_block(layer, 1, 0, 0, WIDTH, HEIGHT)
-    checks.check("cluster: provider block(1, full extent) equals GDAL's labels, nodata on the hole",
+    checks.check(f"{name}: provider block(1, full extent) equals GDAL's labels, nodata on the hole",
                  bool(np.array_equal(values, labels) and np.array_equal(nodata, ~valid)),
                  f"{int((values != labels).sum())} cells differ, {int(nodata.sum())} nodata cells")
 
 
+def test_clusters(checks, folder, features):
+    test_paletted(checks, folder, features, "clusters", "VITCLUSTER", "vitcluster",
+                  [f"N_CLUSTERS={N_CLUSTERS}", "SAMPLE=0", "SEED=3"], N_CLUSTERS)
+
+
+def test_classify(checks, folder, features):
+    """A random forest trained on points labelled with feature_cube's regions."""
+    from osgeo import ogr, osr
+
+    training = os.path.join(folder, "regions.gpkg")
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(training)
+    layer = ds.CreateLayer("regions", srs, ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("region", ogr.OFTInteger))
+    rng = np.random.default_rng(5)
+    for _ in range(120):
+        x, y = int(rng.integers(WIDTH)), int(rng.integers(HEIGHT))
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("region", int((x * 3 // WIDTH) * 2 + (y * 2 // HEIGHT)))
+        f.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POINT ({X0 + (x + 0.5) * CELL} {Y0 - (y + 0.5) * CELL})"))
+        layer.CreateFeature(f)
+    ds = None
+    test_paletted(checks, folder, features, "classes", "VITCLASSIFY", "vitclass",
+                  ["TRAINING=" + training, "FIELD=region", "N_TREES=20"], 6)
+
+
 def run():
-    common.require_drivers(gdal, "VITPCA", "VITCLUSTER")
+    common.require_drivers(gdal, "VITPCA", "VITCLUSTER", "VITCLASSIFY", "VITUMAP")
     print(f"QGIS {Qgis.QGIS_VERSION}, GDAL {gdal.__version__}, "
           f"GDAL_DRIVER_PATH={os.environ['GDAL_DRIVER_PATH']}")
     checks = common.Checks()
@@ -259,6 +295,10 @@ def run():
     common.write_features(gdal, features, feature_cube(np.random.default_rng(7)))
     test_rgb_pca(checks, folder, features)
     test_clusters(checks, folder, features)
+    test_classify(checks, folder, features)
+    test_paletted(checks, folder, features, "hdbscan", "VITCLUSTER", "vitcluster",
+                  ["METHOD=hdbscan", "SAMPLE=1500", "MIN_CLUSTER_SIZE=40"], None)
+    test_rgb(checks, folder, features, "UMAP", "VITUMAP", "vitumap", ["SAMPLE=600", "SEED=3"])
     return checks.exit_code()
 
 
