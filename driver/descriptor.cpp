@@ -5,7 +5,11 @@
 #include <cpl_json.h>
 #include <cpl_string.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <vector>
 
 namespace vitfeat {
 
@@ -34,7 +38,68 @@ std::string currentDir() {
   return out;
 }
 
+// The driver prefixes a descriptor's "source" may carry before a file name.
+constexpr const char* kDriverPrefixes[] = {
+    "VITFEAT:", "VITPCA:", "VITCLUSTER:", "VITSIM:", "VITCLASSIFY:", "VITUMAP:"};
+constexpr const char* kDescriptorExtensions[] = {"vitfeat", "vitpca",   "vitcluster",
+                                                 "vitsim",  "vitclass", "vitumap"};
+
+bool isDescriptorName(const std::string& p) {
+  for (const char* e : kDescriptorExtensions)
+    if (EQUAL(CPLGetExtension(p.c_str()), e)) return true;
+  return false;
+}
+
+// The same file whatever the path's spelling ("./a.vitfeat", "dir/../a.vitfeat").
+std::string sameFileKey(const std::string& p) {
+  std::error_code ec;
+  const std::filesystem::path canonical = std::filesystem::weakly_canonical(p, ec);
+  return ec ? p : canonical.string();
+}
+
 }  // namespace
+
+std::string descriptorLoop(const std::string& path) {
+  std::vector<std::string> chain, keys;
+  std::string current = path;
+  // Deeper chains are left to GDAL's own recursion limit.
+  for (int depth = 0; depth < 64; ++depth) {
+    const std::string key = sameFileKey(current);
+    chain.push_back(current);
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      std::string text;
+      for (const std::string& c : chain) text += (text.empty() ? "" : " -> ") + c;
+      return text;
+    }
+    keys.push_back(key);
+    CPLJSONDocument doc;
+    if (!isDescriptorName(current)) return {};
+    bool loaded = false;
+    {
+      // A file that does not parse is its opener's to report, not this check's.
+      const CPLErrorStateBackuper keepErrorState;
+      const CPLErrorHandlerPusher quiet(CPLQuietErrorHandler);
+      loaded = doc.Load(current);
+    }
+    if (!loaded) return {};
+    const CPLJSONObject root = doc.GetRoot();
+    if (!root.GetObj("vitfeat").IsValid() && !root.GetObj("vitview").IsValid()) return {};
+    std::string source = root.GetString("source");
+    // A connection string is used as it is (not relative to the descriptor).
+    bool connection = false;
+    for (bool stripped = true; stripped;) {
+      stripped = false;
+      for (const char* prefix : kDriverPrefixes)
+        if (STARTS_WITH_CI(source.c_str(), prefix)) {
+          source = source.substr(std::strlen(prefix));
+          stripped = connection = true;
+        }
+    }
+    if (source.empty()) return {};
+    current = connection ? source : resolveAgainst(CPLGetPath(current.c_str()), source);
+  }
+  return {};
+}
 
 std::string resolveAgainst(const std::string& dir, const std::string& p) {
   return isPlainRelativePath(p) ? CPLFormFilename(dir.c_str(), p.c_str(), nullptr) : p;
@@ -71,6 +136,14 @@ std::optional<Descriptor> readDescriptor(const std::string& path) {
   d.source = root.GetString("source");
   if (d.source.empty()) {
     CPLError(CE_Failure, CPLE_OpenFailed, "VITFEAT: %s: no \"source\" raster", path.c_str());
+    return std::nullopt;
+  }
+  const std::string loop = descriptorLoop(path);
+  if (!loop.empty()) {
+    CPLError(CE_Failure, CPLE_OpenFailed,
+             "VITFEAT: %s: its \"source\" leads into a loop of descriptors (%s), which would "
+             "open recursively for ever; point \"source\" at a raster",
+             path.c_str(), loop.c_str());
     return std::nullopt;
   }
   d.source = resolveAgainst(dir, d.source);

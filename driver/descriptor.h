@@ -29,6 +29,12 @@ bool looksLikeDescriptor(const char* header, int headerBytes);
 
 std::optional<Descriptor> readDescriptor(const std::string& path);
 
+// When the "source" of the descriptor at path (a .vitfeat or a view
+// descriptor), followed through the descriptors it names, leads back to one
+// already on the way: that chain, e.g. "a.vitfeat -> b.vitpca -> a.vitfeat".
+// Empty when it does not (opening it would recurse until GDAL gives up).
+std::string descriptorLoop(const std::string& path);
+
 // Writes source and options, making paths relative to the descriptor's folder
 // where they lie under it. CPLError + false on failure.
 bool writeDescriptor(const std::string& path, const Descriptor& d);

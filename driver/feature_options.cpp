@@ -1,5 +1,6 @@
 #include "driver/feature_options.h"
 
+#include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <ogr_spatialref.h>
@@ -160,7 +161,9 @@ bool parseInt(const std::string& key, const std::string& value, int minimum, int
   errno = 0;
   const long v = std::strtol(value.c_str(), &end, 10);
   if (value.empty() || *end != '\0' || errno != 0 || v < minimum || v > 1 << 24)
-    return fail(key, value, "expected an integer >= " + std::to_string(minimum));
+    return fail(
+        key, value,
+        "expected an integer >= " + std::to_string(minimum) + " and <= " + std::to_string(1 << 24));
   *out = static_cast<int>(v);
   return true;
 }
@@ -296,8 +299,15 @@ std::optional<FeatureOptions> parseFeatureOptions(
     else if (key == "CACHE_MB") {
       char* end = nullptr;
       o.cache_mb = std::strtod(value.c_str(), &end);
+      // More than the machine's memory is a mistake (a unit slip), not a bound.
+      const double memoryMb = static_cast<double>(CPLGetUsablePhysicalRAM()) / 1048576.0;
       if (value.empty() || *end || !std::isfinite(o.cache_mb) || !(o.cache_mb >= 0))
         ok = fail(key, value, "expected a finite number of megabytes >= 0 (0 disables the cache)");
+      else if (memoryMb > 0 && o.cache_mb > memoryMb)
+        ok = fail(key, value,
+                  CPLSPrintf("more than this machine's memory (%.0f MB); expected megabytes "
+                             "from 0 (no cache) to %.0f",
+                             memoryMb, memoryMb));
     } else if (key == "CACHE_DIR") {
       o.cache_dir = EQUAL(value.c_str(), "NONE") ? "" : value;
     } else if (key == "OVERVIEWS") {

@@ -104,7 +104,12 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
   auto r = std::unique_ptr<SourceRaster>(new SourceRaster());
   r->name_ = name;
   r->source_.reset(GDALDataset::Open(name.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
-  if (!r->source_) return nullptr;
+  if (!r->source_) {
+    const std::string why = CPLGetLastErrorMsg();
+    CPLError(CE_Failure, CPLE_OpenFailed, "VITFEAT: cannot open the source raster %s: %s",
+             name.c_str(), why.c_str());
+    return nullptr;
+  }
   const int count = r->source_->GetRasterCount();
   if (count == 0) {
     CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: %s has no raster bands", name.c_str());

@@ -18,6 +18,9 @@ namespace {
 
 constexpr const char* kPrefix = "VITFEAT:";
 constexpr const char* kDomain = "VITFEAT";
+// Largest side of the model's input: (16384 / 16)^2 tokens are far beyond any
+// ViT's attention memory already.
+constexpr int kMaxInputSize = 16384;
 
 std::string joinInts(const std::vector<int>& v) {
   std::string s;
@@ -231,6 +234,17 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
   // TILE_SIZE input pixels, so one cell is TILE_SIZE / g pixels.
   const int p = model.patch_size;
   const int input = o.input_size > 0 ? o.input_size : model.input_height;
+  // The model's own size comes from its config (pretrained_cfg.input_size):
+  // 0 would divide by zero below, an absurd one fail only when tiles are read.
+  if (p < 1 || input < p || input > kMaxInputSize) {
+    CPLError(CE_Failure, CPLE_IllegalArg,
+             "VITFEAT: invalid INPUT_SIZE=%d%s: must be a multiple of the patch size %d from %d "
+             "to %d",
+             input,
+             o.input_size > 0 ? "" : " (the model's input size, from its config's pretrained_cfg)",
+             p, std::max(p, 1), kMaxInputSize);
+    return nullptr;
+  }
   if (input % p != 0) {
     CPLError(CE_Failure, CPLE_IllegalArg,
              "VITFEAT: invalid INPUT_SIZE=%d: must be a multiple of the patch size %d, e.g. %s",

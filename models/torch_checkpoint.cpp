@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -344,7 +345,42 @@ c10::Dict<c10::IValue, c10::IValue> unwrapStateDict(c10::Dict<c10::IValue, c10::
   return dict;
 }
 
-std::optional<StateDict> toStateDict(const std::string& path, const c10::IValue& value) {
+// The bytes each storage record read from the zip really holds, by the
+// address of its data. LibTorch 1.13 trusts the element count the pickle
+// states for a storage and the sizes, strides and offset it states for a
+// tensor, without comparing them with the record: a damaged or crafted
+// checkpoint would make the tensor read past its memory.
+using RecordBytes = std::map<const void*, size_t>;
+
+// Why tensor t (of key) reads past its storage, or "" when it does not.
+std::string storageProblem(const std::string& key, const at::Tensor& t,
+                           const RecordBytes& records) {
+  if (t.numel() == 0) return {};
+  const c10::Storage& storage = t.storage();
+  size_t available = storage.nbytes();
+  const auto record = records.find(storage.data());
+  if (record != records.end()) available = std::min(available, record->second);
+  // The last element the tensor reads, in elements from the storage's start.
+  int64_t last = t.storage_offset();
+  bool overflow = last < 0;
+  for (int64_t d = 0; d < t.dim() && !overflow; ++d) {
+    int64_t step = 0;
+    overflow = t.stride(d) < 0 || __builtin_mul_overflow(t.size(d) - 1, t.stride(d), &step) ||
+               __builtin_add_overflow(last, step, &last);
+  }
+  uint64_t needed = 0;
+  overflow = overflow || __builtin_mul_overflow(static_cast<uint64_t>(last) + 1,
+                                                static_cast<uint64_t>(t.element_size()), &needed);
+  if (!overflow && needed <= available) return {};
+  return "tensor '" + key + "' of shape " + c10::str(t.sizes()) + " (storage offset " +
+         std::to_string(t.storage_offset()) + ", strides " + c10::str(t.strides()) + ") needs " +
+         (overflow ? std::string("more than 2^63") : std::to_string(needed)) +
+         " bytes of its storage, which holds " + std::to_string(available) +
+         " bytes: the file is damaged";
+}
+
+std::optional<StateDict> toStateDict(const std::string& path, const c10::IValue& value,
+                                     const RecordBytes& records) {
   if (!value.isGenericDict()) {
     fail(path, std::string("expected a dict of tensors (a state dict), found ") + value.tagKind() +
                    " (a TorchScript archive is a model, not a state dict)");
@@ -366,6 +402,11 @@ std::optional<StateDict> toStateDict(const std::string& path, const c10::IValue&
                v.isTensor() ? c10::toString(v.toTensor().scalar_type()) : v.tagKind().c_str());
       continue;
     }
+    const std::string problem = storageProblem(key, v.toTensor(), records);
+    if (!problem.empty()) {
+      fail(path, problem);
+      return std::nullopt;
+    }
     out.emplace(key, v.toTensor().to(torch::kCPU, torch::kFloat32).contiguous());
   }
   return out;
@@ -374,7 +415,8 @@ std::optional<StateDict> toStateDict(const std::string& path, const c10::IValue&
 // Reads data.pkl (rewritten) and the tensors it refers to. Throws c10::Error
 // on what LibTorch refuses; returns nullopt after a CPLError on the rest.
 std::optional<c10::IValue> unpickleArchive(const std::string& path,
-                                           caffe2::serialize::PyTorchStreamReader& zip) {
+                                           caffe2::serialize::PyTorchStreamReader& zip,
+                                           RecordBytes& records) {
   const auto [record, size] = zip.getRecord("data.pkl");
   const auto* bytes = static_cast<const char*>(record.get());
   std::string error;
@@ -391,7 +433,9 @@ std::optional<c10::IValue> unpickleArchive(const std::string& path,
     return k;
   };
   const auto readRecord = [&](const std::string& name) {
-    return std::get<0>(zip.getRecord("data/" + name));
+    auto record = zip.getRecord("data/" + name);
+    records[std::get<0>(record).get()] = std::get<1>(record);
+    return std::move(std::get<0>(record));
   };
   // No type resolver or object loader: any class other than tensors,
   // storages and containers is refused. Tensors saved on a GPU land on the CPU.
@@ -432,9 +476,10 @@ std::optional<StateDict> readTorchCheckpoint(const std::string& path) {
   if (!adapter) return std::nullopt;
   try {
     caffe2::serialize::PyTorchStreamReader zip(*adapter);
-    const auto value = unpickleArchive(path, zip);
+    RecordBytes records;
+    const auto value = unpickleArchive(path, zip, records);
     if (!value) return std::nullopt;
-    return toStateDict(path, *value);
+    return toStateDict(path, *value, records);
   } catch (const c10::Error& e) {
     // The first line is the message; the rest is a C++ backtrace.
     const std::string msg = e.what_without_backtrace();

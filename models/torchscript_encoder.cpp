@@ -102,6 +102,12 @@ std::unique_ptr<TorchScriptEncoder> TorchScriptEncoder::open(const std::string& 
     const torch::Tensor probe = enc->run(torch::zeros({1, info.in_chans, input_size, input_size}));
     enc->info_.embed_dim = static_cast<int>(probe.size(3));
     return enc;
+  } catch (const c10::Error& e) {
+    // The first line is the message; the rest is a C++ backtrace.
+    const std::string msg = e.what_without_backtrace();
+    CPLError(CE_Failure, CPLE_AppDefined, "%s: cannot load or run the TorchScript module: %s",
+             path.c_str(), msg.substr(0, msg.find('\n')).c_str());
+    return nullptr;
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "%s: cannot load or run the TorchScript module: %s",
              path.c_str(), e.what());

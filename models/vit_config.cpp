@@ -2,6 +2,8 @@
 
 #include <cpl_error.h>
 #include <cpl_json.h>
+#include <cpl_string.h>
+#include <cpl_vsi.h>
 
 #include <cmath>
 #include <regex>
@@ -159,6 +161,19 @@ std::vector<float> floatList(const CPLJSONArray& a) {
   return out;
 }
 
+// True when the file reads and is not UTF-8 (UTF-16 with a byte order mark,
+// Latin-1...), which a JSON file must be.
+bool readsAsNonUtf8(const std::string& path) {
+  GByte* bytes = nullptr;
+  vsi_l_offset size = 0;
+  const CPLErrorStateBackuper keepErrorState;
+  const CPLErrorHandlerPusher quiet(CPLQuietErrorHandler);
+  if (!VSIIngestFile(nullptr, path.c_str(), &bytes, &size, 1 << 26)) return false;
+  const bool utf8 = CPLIsUTF8(reinterpret_cast<const char*>(bytes), static_cast<int>(size));
+  VSIFree(bytes);
+  return !utf8;
+}
+
 }  // namespace
 
 std::optional<ViTConfig> vitConfigFromArchitecture(const std::string& architecture) {
@@ -259,7 +274,8 @@ std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const
   if (!configPath.empty()) {
     CPLJSONDocument doc;
     if (!doc.Load(configPath)) {
-      CPLError(CE_Failure, CPLE_OpenFailed, "%s: cannot parse as JSON", configPath.c_str());
+      CPLError(CE_Failure, CPLE_OpenFailed, "%s: cannot parse as JSON%s", configPath.c_str(),
+               readsAsNonUtf8(configPath) ? " (it is not UTF-8 text; save it as UTF-8)" : "");
       return std::nullopt;
     }
     root = doc.GetRoot();

@@ -2,12 +2,17 @@
 // sampled blocks, and one block of a cluster view over a PCA view over a
 // VITFEAT dataset of a large raster computes only the tiles under that block.
 // The counters are VITFEAT's, forwarded through each view's metadata. A
-// classifier's fit computes only the tiles under its training points.
+// classifier's fit computes only the tiles under its training points; UMAP and
+// HDBSCAN fit on the same seeded block sample as PCA.
 #include <cpl_conv.h>
 #include <ogrsf_frmts.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "driver/descriptor.h"
 #include "tests/support/fixtures.h"
@@ -50,6 +55,29 @@ TEST_CASE("Chained views compute only the feature tiles they need", "[views][laz
   CHECK(counter(pca.get(), "TILES_COMPUTED", "VITPCA") +
             counter(pca.get(), "TILES_REUSED", "VITPCA") ==
         blocks);
+  // UMAP and HDBSCAN fit on the same kind of seeded block sample: 200 cells
+  // with seed 1 are the same 13 blocks, and a block read is one more tile.
+  for (const auto& [driver, options] :
+       std::vector<std::pair<std::string, std::map<std::string, std::string>>>{
+           {"VITUMAP", {{"SAMPLE", "200"}, {"SEED", "1"}, {"N_EPOCHS", "50"}}},
+           {"VITCLUSTER",
+            {{"METHOD", "hdbscan"},
+             {"SAMPLE", "200"},
+             {"SEED", "1"},
+             {"MIN_CLUSTER_SIZE", "10"}}}}) {
+    DatasetPtr view = openDataset(driver + ":" + features, options);
+    REQUIRE(view);
+    CHECK(counter(view.get(), "FIT_BLOCKS_READ", driver.c_str()) == 13);
+    const long fitted = counter(view.get(), "TILES_COMPUTED", driver.c_str()) +
+                        counter(view.get(), "TILES_REUSED", driver.c_str());
+    std::vector<float> block(16 * view->GetRasterCount());
+    REQUIRE(view->RasterIO(GF_Read, 100, 8, 4, 4, block.data(), 4, 4, GDT_Float32, 0, nullptr, 0, 0,
+                           0, nullptr) == CE_None);
+    CHECK(counter(view.get(), "TILES_COMPUTED", driver.c_str()) +
+              counter(view.get(), "TILES_REUSED", driver.c_str()) - fitted ==
+          1);
+  }
+
   const std::string pcaDesc = tmp.file("pca.vitpca");
   DatasetPtr copy(GetGDALDriverManager()->GetDriverByName("VITPCA")->CreateCopy(
       pcaDesc.c_str(), pca.get(), FALSE, nullptr, nullptr, nullptr));

@@ -69,6 +69,7 @@ class ClassifyView final : public ViewAlgorithm {
     forest_.max_depth = o.integer("MAX_DEPTH", 0, 0, 10000);
     forest_.min_samples_leaf = o.integer("MIN_SAMPLES_LEAF", 1, 1, 1000000);
     forest_.max_features = o.text("MAX_FEATURES", "sqrt");
+    forest_.bootstrap = o.flag("BOOTSTRAP", true);
     forest_.seed = query_.seed;
     k_ = o.integer("K", 5, 1, 100000);
     metric_ = o.choice("METRIC", "euclidean", {"euclidean", "cosine"});
@@ -79,6 +80,7 @@ class ClassifyView final : public ViewAlgorithm {
                                                               {"MAX_DEPTH", "random_forest"},
                                                               {"MIN_SAMPLES_LEAF", "random_forest"},
                                                               {"MAX_FEATURES", "random_forest"},
+                                                              {"BOOTSTRAP", "random_forest"},
                                                               {"K", "knn"},
                                                               {"METRIC", "knn"},
                                                               {"C", "logistic"}};
@@ -522,6 +524,11 @@ const ViewKind& classifyView() {
         "string",
         "sqrt",
         "random_forest: features tried per split: sqrt, log2, all or a count",
+        {}},
+       {"BOOTSTRAP",
+        "boolean",
+        "YES",
+        "random_forest: each tree on a bootstrap sample (NO: on every training sample)",
         {}},
        {"K", "int", "5", "knn: neighbours that vote", {}},
        {"METRIC", "string-select", "euclidean", "knn: distance", {"euclidean", "cosine"}},

@@ -61,6 +61,14 @@ std::optional<ViewDescriptor> readViewDescriptor(const std::string& path, const 
              path.c_str());
     return std::nullopt;
   }
+  const std::string loop = descriptorLoop(path);
+  if (!loop.empty()) {
+    CPLError(CE_Failure, CPLE_OpenFailed,
+             "%s: %s: its \"source\" leads into a loop of descriptors (%s), which would open "
+             "recursively for ever; point \"source\" at a feature raster",
+             driver, path.c_str(), loop.c_str());
+    return std::nullopt;
+  }
   d.source = resolveAgainst(dir, d.source);
   d.sourceOptions = readOptions(root.GetObj("source_options"));
   const auto model = d.sourceOptions.find("MODEL");

@@ -180,6 +180,39 @@ def check_method(checks, folder, features, truth, training_cells, method, extra)
     return ds
 
 
+def check_probabilities_and_rasterio(checks, folder, features):
+    print("PROBABILITIES=YES, and rasterio")
+    options = ["TRAINING=" + os.path.join(folder, "training.gpkg"), "FIELD=landcover",
+               "METHOD=random_forest", "SEED=5", "SAMPLES=30", "PROBABILITIES=YES"]
+    ds = open_view(features, options)
+    labels = ds.GetRasterBand(1).ReadAsArray()
+    proba = ds.ReadAsArray()[1:].astype(np.float64)  # classes x rows x columns
+    names = [ds.GetRasterBand(b).GetDescription() for b in range(2, ds.RasterCount + 1)]
+    checks.check("probabilities: one Float32 band per class, named after it",
+                 ds.RasterCount == 5 and names == ["probability " + c for c in sorted(CLASSES)]
+                 and ds.GetRasterBand(2).DataType == gdal.GDT_Float32, ", ".join(names))
+    checks.check("probabilities: sum to 1 in every cell, and the label is the most probable",
+                 bool(np.allclose(proba.sum(axis=0), 1, atol=1e-5)
+                      and np.array_equal(np.argmax(proba, axis=0), labels)),
+                 f"sums in [{proba.sum(axis=0).min():.6f}, {proba.sum(axis=0).max():.6f}]")
+    descriptor = os.path.join(folder, "probabilities.vitclass")
+    gdal.Translate(descriptor, ds, format="VITCLASSIFY")
+    try:
+        import rasterio
+    except ImportError:
+        print("  WARN rasterio is not importable: install python3-rasterio")
+        return
+    with rasterio.open(descriptor) as src:
+        # One read per data type: rasterio reads bands of one type at a time.
+        label_band = src.read(1)
+        proba_bands = src.read(list(range(2, src.count + 1)))
+        dtypes = src.dtypes
+    checks.check("rasterio reads the descriptor's label and probability bands as GDAL does",
+                 bool(np.array_equal(label_band, labels)
+                      and np.array_equal(proba_bands, proba.astype(np.float32))),
+                 f"{dtypes[0]} and {len(dtypes) - 1} x {dtypes[1]}")
+
+
 def check_forest_against_sklearn(checks, folder):
     print("random forest against scikit-learn on overlapping classes")
     rng = np.random.default_rng(11)
@@ -261,6 +294,7 @@ def main():
     for method, extra in [("random_forest", []), ("knn", ["K=5"]), ("logistic", [])]:
         print(f"METHOD={method}")
         check_method(checks, folder, features, truth, training_cells, method, extra)
+    check_probabilities_and_rasterio(checks, folder, features)
     check_forest_against_sklearn(checks, folder)
     check_errors(checks, folder, features, truth)
     return checks.exit_code()
