@@ -686,7 +686,7 @@ const std::vector<BadRow>& badRows() {
          return Input{path, {}};
        },
        Call::Open,
-       {"VITPCA", "the saved fit's mean has 2 values, expected 4"}},
+       {"VITPCA", "{dir}/p.vitpca", "the saved fit's mean has 2 values, expected 4"}},
 
       // ---- VITFEAT options ----
       {"option: TILE_SIZE=0",

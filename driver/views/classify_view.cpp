@@ -10,6 +10,7 @@
 #include <limits>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "driver/views/point_features.h"
@@ -300,7 +301,21 @@ class ClassifyView final : public ViewAlgorithm {
       std::vector<int> truth, predicted;
       for (int t = 0; t < k; ++t) {
         const CPLJSONArray row = confusion[t].ToArray();
-        if (!row.IsValid() || row.Size() != k) return false;
+        GInt64 rowTotal = 0;
+        for (int p = 0; row.IsValid() && p < row.Size(); ++p) {
+          const GInt64 n = row[p].ToLong(-1);
+          rowTotal = n < 0 || rowTotal < 0 ? -1 : rowTotal + n;
+        }
+        // Counts that do not add up to the held-out samples are a damaged file
+        // (and huge ones would exhaust memory below).
+        if (!row.IsValid() || row.Size() != k || rowTotal < 0 ||
+            rowTotal > testSamples_ - static_cast<GInt64>(truth.size())) {
+          CPLError(CE_Failure, CPLE_AppDefined,
+                   "%s: the saved fit's confusion matrix row %d is not %d counts adding up to at "
+                   "most test_samples=%lld",
+                   kDriver, t, k, static_cast<long long>(testSamples_));
+          return false;
+        }
         for (int p = 0; p < k; ++p)
           for (GInt64 n = row[p].ToLong(); n > 0; --n) {
             truth.push_back(t);
@@ -333,7 +348,7 @@ class ClassifyView final : public ViewAlgorithm {
         for (int i = 0; i < trees.Size(); ++i) {
           const CPLJSONObject t = trees[i];
           const int nodes = t.GetInteger("nodes", 0);
-          if (nodes < 1) return false;
+          if (nodes < 1) throw std::invalid_argument("tree " + std::to_string(i) + " has no nodes");
           math::DecisionTree tree;
           const size_t n = static_cast<size_t>(nodes);
           if (!decodeVector(t, "feature", n, tree.feature) ||
@@ -347,7 +362,8 @@ class ClassifyView final : public ViewAlgorithm {
       } else if (method_ == "knn") {
         const Eigen::Index n = model.GetLong("samples", 0);
         std::vector<int32_t> labels;
-        if (n < 1 || !decodeMatrix(model, "training", n, d, knnModel_.samples) ||
+        if (n < 1) throw std::invalid_argument("no training samples");
+        if (!decodeMatrix(model, "training", n, d, knnModel_.samples) ||
             !decodeVector(model, "labels", static_cast<size_t>(n), labels))
           return false;
         knnModel_.labels.assign(labels.begin(), labels.end());

@@ -165,7 +165,20 @@ bool ViewDataset::obtainFit(const std::optional<CPLJSONObject>& saved) {
   h.update(signature.data(), signature.size());
   record_.SetNameValue("SOURCE_SIGNATURE_SHA256", Sha256::hex(h.digest()).c_str());
   if (saved) {
-    if (!algorithm_->loadFit(*saved, d)) return false;
+    CPLErrorReset();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    const bool loaded = algorithm_->loadFit(*saved, d);
+    CPLPopErrorHandler();
+    if (!loaded) {
+      std::string why = CPLGetLastErrorMsg();
+      const std::string prefix = std::string(kind_->driver) + ": ";
+      if (why.compare(0, prefix.size(), prefix) == 0) why.erase(0, prefix.size());
+      CPLError(CE_Failure, CPLE_AppDefined,
+               "%s: the fit saved in %s cannot be used: %s (remove its \"fit\" to fit again)",
+               kind_->driver, descriptorPath_.c_str(),
+               why.empty() ? "it does not match the view's options and source" : why.c_str());
+      return false;
+    }
     record_.SetNameValue("FIT_FROM", "descriptor");
     return true;
   }
