@@ -234,32 +234,6 @@ std::string viewDescriptor(const std::string& path, const std::string& driver,
   return path;
 }
 
-// A GeoPackage layer "refs" with a string field "class"; each feature is a
-// WKT geometry in EPSG:<epsg> and its class.
-std::string writeVector(const std::string& path, int epsg,
-                        const std::vector<std::pair<std::string, std::string>>& features) {
-  GDALDriver* gpkg = GetGDALDriverManager()->GetDriverByName("GPKG");
-  REQUIRE(gpkg);
-  DatasetPtr ds(gpkg->Create(path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
-  REQUIRE(ds);
-  OGRSpatialReference srs;
-  srs.importFromEPSG(epsg);
-  srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  OGRLayer* layer = ds->CreateLayer("refs", &srs, wkbUnknown, nullptr);
-  REQUIRE(layer);
-  OGRFieldDefn field("class", OFTString);
-  REQUIRE(layer->CreateField(&field) == OGRERR_NONE);
-  for (const auto& [wkt, cls] : features) {
-    OGRFeature f(layer->GetLayerDefn());
-    f.SetField("class", cls.c_str());
-    OGRGeometry* g = nullptr;
-    REQUIRE(OGRGeometryFactory::createFromWkt(wkt.c_str(), &srs, &g) == OGRERR_NONE);
-    f.SetGeometryDirectly(g);
-    REQUIRE(layer->CreateFeature(&f) == OGRERR_NONE);
-  }
-  return path;
-}
-
 // Centre of feature cell (x, y) in EPSG:32633 (writeRaster's grid), and a
 // square around it of `half` cells.
 double cx(int x) { return 500000 + 10 * (x + 0.5); }

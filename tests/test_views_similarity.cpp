@@ -75,30 +75,6 @@ double maxDiff(const std::vector<float>& got, int band,
   return diff;
 }
 
-// A GeoPackage layer in EPSG:4326 (or the raster's CRS) with a "class" field.
-void writeVector(const std::string& path, bool lonLat,
-                 const std::vector<std::pair<std::string, std::string>>& wktAndClass) {
-  GDALDriver* gpkg = GetGDALDriverManager()->GetDriverByName("GPKG");
-  REQUIRE(gpkg);
-  DatasetPtr ds(gpkg->Create(path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
-  REQUIRE(ds);
-  OGRSpatialReference srs;
-  srs.importFromEPSG(lonLat ? 4326 : 32633);
-  srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  OGRLayer* layer = ds->CreateLayer("refs", &srs, wkbUnknown, nullptr);
-  REQUIRE(layer);
-  OGRFieldDefn field("class", OFTString);
-  REQUIRE(layer->CreateField(&field) == OGRERR_NONE);
-  for (const auto& [wkt, cls] : wktAndClass) {
-    OGRFeature f(layer->GetLayerDefn());
-    f.SetField("class", cls.c_str());
-    OGRGeometry* g = nullptr;
-    REQUIRE(OGRGeometryFactory::createFromWkt(wkt.c_str(), &srs, &g) == OGRERR_NONE);
-    f.SetGeometryDirectly(g);
-    REQUIRE(layer->CreateFeature(&f) == OGRERR_NONE);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("VITSIM: cosine similarity to the mean feature of POINTS, in any CRS", "[views][sim]") {
@@ -129,7 +105,7 @@ TEST_CASE("VITSIM: cosine similarity to the mean feature of POINTS, in any CRS",
   REQUIRE(geo);
   CHECK(sameValues(readAll(geo.get()), sim));
   const std::string gpkg = tmp.file("points.gpkg");
-  writeVector(gpkg, true,
+  writeVector(gpkg, 4326,
               {{CPLSPrintf("POINT (%.12f %.12f)", x1, y1), "a"},
                {CPLSPrintf("POINT (%.12f %.12f)", x2, y2), "a"}});
   DatasetPtr vec = openDataset("VITSIM:" + feat, {{"VECTOR", gpkg}});
@@ -148,7 +124,7 @@ TEST_CASE("VITSIM GROUP_BY: a band per class and the most similar class", "[view
     return CPLSPrintf("POLYGON ((%f %f,%f %f,%f %f,%f %f,%f %f))", cx(x0), cy(y0), cx(x1), cy(y0),
                       cx(x1), cy(y1), cx(x0), cy(y1), cx(x0), cy(y0));
   };
-  writeVector(gpkg, false,
+  writeVector(gpkg, 32633,
               {{box(1, 1, 6, 4), "water"},
                {box(23, 15, 28, 18), "forest"},
                {CPLSPrintf("POINT (%f %f)", cx(25), cy(16)), "forest"}});

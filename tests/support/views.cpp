@@ -1,6 +1,8 @@
 #include "tests/support/views.h"
 
 #include <cpl_string.h>
+#include <ogr_spatialref.h>
+#include <ogrsf_frmts.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -55,6 +57,30 @@ std::vector<float> readFile(const std::string& path) {
   DatasetPtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
   REQUIRE(ds);
   return readAll(ds.get());
+}
+
+std::string writeVector(const std::string& path, int epsg,
+                        const std::vector<std::pair<std::string, std::string>>& wktAndClass) {
+  GDALDriver* gpkg = GetGDALDriverManager()->GetDriverByName("GPKG");
+  REQUIRE(gpkg);
+  DatasetPtr ds(gpkg->Create(path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
+  REQUIRE(ds);
+  OGRSpatialReference srs;
+  srs.importFromEPSG(epsg);
+  srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+  OGRLayer* layer = ds->CreateLayer("refs", &srs, wkbUnknown, nullptr);
+  REQUIRE(layer);
+  OGRFieldDefn field("class", OFTString);
+  REQUIRE(layer->CreateField(&field) == OGRERR_NONE);
+  for (const auto& [wkt, cls] : wktAndClass) {
+    OGRFeature f(layer->GetLayerDefn());
+    f.SetField("class", cls.c_str());
+    OGRGeometry* g = nullptr;
+    REQUIRE(OGRGeometryFactory::createFromWkt(wkt.c_str(), &srs, &g) == OGRERR_NONE);
+    f.SetGeometryDirectly(g);
+    REQUIRE(layer->CreateFeature(&f) == OGRERR_NONE);
+  }
+  return path;
 }
 
 }  // namespace vitfeat::test

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/support/rasters.h"
@@ -27,6 +28,11 @@ void checkOpenFails(const std::string& name, const std::map<std::string, std::st
 
 // Equal values, NaN equal to NaN (no data in the same cells).
 bool sameValues(const std::vector<float>& a, const std::vector<float>& b);
+
+// A GeoPackage layer "refs" in EPSG:<epsg> (traditional x, y order) with a
+// string field "class": one feature per (WKT geometry, class). Returns path.
+std::string writeVector(const std::string& path, int epsg,
+                        const std::vector<std::pair<std::string, std::string>>& wktAndClass);
 
 // Reads every band of a raster file as float32 [b][y][x].
 std::vector<float> readFile(const std::string& path);
