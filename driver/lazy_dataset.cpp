@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "driver/block_io.h"
+#include "driver/c_boundary.h"
 
 namespace vitfeat {
 
@@ -38,6 +39,16 @@ CPLErr LazyDataset::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int 
                               int bufx, int bufy, GDALDataType bufType, int bandCount, int* bandMap,
                               GSpacing pixelSpace, GSpacing lineSpace, GSpacing bandSpace,
                               GDALRasterIOExtraArg* extra) {
+  return guarded(GetDescription(), CE_Failure, [&] {
+    return readWindow(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType, bandCount, bandMap,
+                      pixelSpace, lineSpace, bandSpace, extra);
+  });
+}
+
+CPLErr LazyDataset::readWindow(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data,
+                               int bufx, int bufy, GDALDataType bufType, int bandCount,
+                               int* bandMap, GSpacing pixelSpace, GSpacing lineSpace,
+                               GSpacing bandSpace, GDALRasterIOExtraArg* extra) {
   if (rw != GF_Read) return readOnly(this);
   if (bufx != xsize || bufy != ysize)
     return GDALPamDataset::IRasterIO(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType,
@@ -108,16 +119,27 @@ int LazyBand::GetOverviewCount() {
 
 CPLErr LazyBand::IReadBlock(int bx, int by, void* data) {
   auto* ds = static_cast<LazyDataset*>(poDS);
-  const CellRect window = blockWindow(this, bx, by);
-  const float* planes = ds->windowPlanes(window, nullptr, nullptr);
-  if (!planes) return CE_Failure;
-  fillBlockAndSiblings(ds, nBand, bx, by, window, planes, data);
-  return CE_None;
+  return guarded(ds->GetDescription(), CE_Failure, [&] {
+    const CellRect window = blockWindow(this, bx, by);
+    const float* planes = ds->windowPlanes(window, nullptr, nullptr);
+    if (!planes) return CE_Failure;
+    fillBlockAndSiblings(ds, nBand, bx, by, window, planes, data);
+    return CE_None;
+  });
 }
 
 CPLErr LazyBand::IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data,
                            int bufx, int bufy, GDALDataType bufType, GSpacing pixelSpace,
                            GSpacing lineSpace, GDALRasterIOExtraArg* extra) {
+  return guarded(poDS->GetDescription(), CE_Failure, [&] {
+    return readWindow(rw, xoff, yoff, xsize, ysize, data, bufx, bufy, bufType, pixelSpace,
+                      lineSpace, extra);
+  });
+}
+
+CPLErr LazyBand::readWindow(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data,
+                            int bufx, int bufy, GDALDataType bufType, GSpacing pixelSpace,
+                            GSpacing lineSpace, GDALRasterIOExtraArg* extra) {
   auto* ds = static_cast<LazyDataset*>(poDS);
   if (rw != GF_Read) return readOnly(ds);
   if (bufx != xsize || bufy != ysize || ds->windowBytes(xsize, ysize) > kMaxWindowBytes ||

@@ -63,6 +63,12 @@ class LazyDataset : public GDALPamDataset {
   std::vector<std::unique_ptr<GDALDataset>> overviews_;
 
  private:
+  // IRasterIO's body; IRasterIO turns its exceptions into CPLErrors.
+  CPLErr readWindow(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data, int bufx,
+                    int bufy, GDALDataType bufType, int bandCount, int* bandMap,
+                    GSpacing pixelSpace, GSpacing lineSpace, GSpacing bandSpace,
+                    GDALRasterIOExtraArg* extra);
+
   std::string descriptor_;  // empty: opened from a connection string, or a level
   bool buildingExternal_ = false;
 };
@@ -84,6 +90,11 @@ class LazyBand : public GDALPamRasterBand {
   CPLErr IRasterIO(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data, int bufx,
                    int bufy, GDALDataType bufType, GSpacing pixelSpace, GSpacing lineSpace,
                    GDALRasterIOExtraArg* extra) override;
+
+ private:
+  CPLErr readWindow(GDALRWFlag rw, int xoff, int yoff, int xsize, int ysize, void* data, int bufx,
+                    int bufy, GDALDataType bufType, GSpacing pixelSpace, GSpacing lineSpace,
+                    GDALRasterIOExtraArg* extra);
 };
 
 }  // namespace vitfeat

@@ -5,16 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 #include "driver/source_raster.h"
 
 namespace vitfeat {
 
 namespace {
+// The estimate reads the band on a grid of at most this many pixels a side.
 constexpr int kMaxDecimatedSide = 1024;
-constexpr size_t kMaxSamples = 100000;
-constexpr unsigned kSeed = 0x5eed;
 }  // namespace
 
 BandStats bandStatistics(const SourceRaster& source, int band) {
@@ -29,7 +27,7 @@ BandStats bandStatistics(const SourceRaster& source, int band) {
     s.stddev = CPLAtof(stddev);
     s.stored = true;
   } else {
-    // A regular decimated read of the whole tiling area, then a seeded sample.
+    // A regular decimated read of the whole tiling area.
     const double step = std::max(
         1.0, std::max(source.width(), source.height()) / static_cast<double>(kMaxDecimatedSide));
     const int w = std::max(1, static_cast<int>(source.datasetWindow().width / step));
@@ -46,28 +44,26 @@ BandStats bandStatistics(const SourceRaster& source, int band) {
         ((b->GetMaskFlags() & GMF_ALL_VALID) ||
          b->GetMaskBand()->RasterIO(GF_Read, area.x0, area.y0, area.width, area.height,
                                     valid.data(), w, h, GDT_Byte, 0, 0, nullptr) == CE_None);
-    std::vector<double> pool;
+    // The same statistic GDAL stores (gdalinfo -stats): every valid, finite
+    // pixel, zeros included, population standard deviation. So computing and
+    // storing statistics on the input changes the features only by what the
+    // decimation leaves out (nothing, up to kMaxDecimatedSide pixels a side).
+    double sum = 0;
+    long long n = 0;
     if (ok) {
       for (size_t i = 0; i < values.size(); ++i)
-        if (valid[i] && values[i] != 0 && std::isfinite(values[i])) pool.push_back(values[i]);
+        if (valid[i] && std::isfinite(values[i])) {
+          sum += values[i];
+          ++n;
+        }
     }
-    if (pool.size() > kMaxSamples) {
-      std::mt19937_64 rng(kSeed);
-      // Partial Fisher-Yates: the first kMaxSamples entries become a uniform sample.
-      for (size_t i = 0; i < kMaxSamples; ++i) {
-        std::uniform_int_distribution<size_t> pick(i, pool.size() - 1);
-        std::swap(pool[i], pool[pick(rng)]);
-      }
-      pool.resize(kMaxSamples);
-    }
-    s.samples = static_cast<long long>(pool.size());
-    if (!pool.empty()) {
-      double sum = 0;
-      for (const double v : pool) sum += v;
-      s.mean = sum / pool.size();
+    s.samples = n;
+    if (n > 0) {
+      s.mean = sum / n;
       double sq = 0;
-      for (const double v : pool) sq += (v - s.mean) * (v - s.mean);
-      s.stddev = std::sqrt(sq / pool.size());
+      for (size_t i = 0; i < values.size(); ++i)
+        if (valid[i] && std::isfinite(values[i])) sq += (values[i] - s.mean) * (values[i] - s.mean);
+      s.stddev = std::sqrt(sq / n);
     }
   }
   if (!(s.stddev > 0) || !std::isfinite(s.stddev)) {

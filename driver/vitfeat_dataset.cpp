@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "driver/c_boundary.h"
 #include "driver/descriptor.h"
 #include "driver/shared_resources.h"
 #include "models/rs_encoders.h"
@@ -132,9 +133,14 @@ struct VitfeatDataset::Level {
 };
 
 int VitfeatDataset::Identify(GDALOpenInfo* info) {
-  if (STARTS_WITH_CI(info->pszFilename, kPrefix)) return TRUE;
-  return EQUAL(CPLGetExtension(info->pszFilename), "vitfeat") &&
-         looksLikeDescriptor(reinterpret_cast<const char*>(info->pabyHeader), info->nHeaderBytes);
+  return guarded("VITFEAT", FALSE, [&] {
+    if (STARTS_WITH_CI(info->pszFilename, kPrefix)) return TRUE;
+    return EQUAL(CPLGetExtension(info->pszFilename), "vitfeat") &&
+                   looksLikeDescriptor(reinterpret_cast<const char*>(info->pabyHeader),
+                                       info->nHeaderBytes)
+               ? TRUE
+               : FALSE;
+  });
 }
 
 // GDAL calls these from C: no C++ exception may leave them (it would end the
@@ -177,7 +183,14 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
     CPLFree(key);
   }
   const auto options = parseFeatureOptions(ds->userOptions_);
-  if (!options) return nullptr;
+  if (!options) {
+    // The options came (at least partly) from a descriptor: say which one.
+    if (!ds->descriptorPath_.empty()) {
+      const std::string why = CPLGetLastErrorMsg();
+      CPLError(CE_Failure, CPLE_IllegalArg, "%s: %s", ds->descriptorPath_.c_str(), why.c_str());
+    }
+    return nullptr;
+  }
   const FeatureOptions& o = *options;
 
   ds->source_ = SourceRaster::open(ds->sourceName_, o);
@@ -307,6 +320,16 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
     const ChannelTransform& t = normalizer.channels()[b];
     r.SetNameValue(CPLSPrintf("NORMALIZE_BAND_%d", src.bands()[b]),
                    CPLSPrintf("gain=%.9g,bias=%.9g,fill=%.9g", t.gain, t.bias, t.fill));
+    // Where the mean and standard deviation came from: the input's stored
+    // statistics, or the driver's own estimate (and from how many pixels).
+    if (b < normalizer.stats().size()) {
+      const BandStats& stats = normalizer.stats()[b];
+      r.SetNameValue(CPLSPrintf("NORMALIZE_STATISTICS_BAND_%d", src.bands()[b]),
+                     stats.stored
+                         ? CPLSPrintf("stored,mean=%.9g,stddev=%.9g", stats.mean, stats.stddev)
+                         : CPLSPrintf("estimated,mean=%.9g,stddev=%.9g,pixels=%lld", stats.mean,
+                                      stats.stddev, stats.samples));
+    }
   }
   if (o.normalize == NormalizeMode::Model)
     r.SetNameValue("SCALE", o.scale > 0 ? CPLSPrintf("%.17g", o.scale) : "data type range");

@@ -3,16 +3,22 @@
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_http.h>
+#include <cpl_multiproc.h>
 #include <cpl_progress.h>
 #include <cpl_string.h>
 #include <cpl_vsi.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <vector>
+
+#include "models/sha256.h"
 
 namespace vitfeat {
 namespace {
@@ -273,19 +279,36 @@ struct HttpResultDeleter {
   void operator()(CPLHTTPResult* r) const { CPLHTTPDestroyResult(r); }
 };
 
+// What went wrong with one transfer; empty problem when nothing did.
+struct TransferOutcome {
+  std::string problem;
+  bool retryable = false;  // a busy server or a broken connection, worth another try
+};
+
 // Why a finished transfer is not a complete HTTP 200 body, or "" when it is.
 // CPLHTTPResult has no response code: GDAL reports 4xx/5xx in pszErrBuf
 // ("HTTP error code : 404") and transport failures in nStatus + pszErrBuf.
-std::string transferProblem(const CPLHTTPResult& result, const WriteTarget& target) {
+TransferOutcome transferProblem(const CPLHTTPResult& result, const WriteTarget& target) {
   if (result.nStatus != 0 || result.pszErrBuf != nullptr) {
     int status = 0;
     if (result.pszErrBuf != nullptr &&
-        std::sscanf(result.pszErrBuf, "HTTP error code : %d", &status) == 1)
-      return CPLSPrintf("HTTP status %d", status);
-    return CPLSPrintf("%s (curl error %d)", result.pszErrBuf ? result.pszErrBuf : "no detail",
-                      result.nStatus);
+        std::sscanf(result.pszErrBuf, "HTTP error code : %d", &status) == 1) {
+      const bool busy =
+          status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+      return {CPLSPrintf("HTTP status %d", status), busy};
+    }
+    std::string problem = CPLSPrintf(
+        "%s (curl error %d)", result.pszErrBuf ? result.pszErrBuf : "no detail", result.nStatus);
+    if (result.nStatus == 28)  // CURLE_OPERATION_TIMEDOUT: no connection, or a stall
+      problem += CPLSPrintf(
+          "; a connection is given up after GDAL_HTTP_CONNECTTIMEOUT=%s s and a transfer after "
+          "GDAL_HTTP_LOW_SPEED_TIME=%s s below GDAL_HTTP_LOW_SPEED_LIMIT=%s bytes/s",
+          CPLGetConfigOption("GDAL_HTTP_CONNECTTIMEOUT", "30"),
+          CPLGetConfigOption("GDAL_HTTP_LOW_SPEED_TIME", "60"),
+          CPLGetConfigOption("GDAL_HTTP_LOW_SPEED_LIMIT", "1"));
+    return {problem, true};
   }
-  if (target.failed) return "cannot write the downloaded data";
+  if (target.failed) return {"cannot write the downloaded data", false};
   // curl already fails a body cut short of Content-Length, but GDAL can be told
   // to ignore such errors (CPL_CURL_IGNORE_ERROR): check again. A compressed
   // body's length is not the decoded length, so it is left to curl.
@@ -293,39 +316,134 @@ std::string transferProblem(const CPLHTTPResult& result, const WriteTarget& targ
   const std::string encoding = lastHeader(result.papszHeaders, "Content-Encoding");
   if (!length.empty() && (encoding.empty() || EQUAL(encoding.c_str(), "identity")) &&
       CPLScanUIntBig(length.c_str(), static_cast<int>(length.size())) != target.written)
-    return CPLSPrintf("received %llu of %s bytes", static_cast<unsigned long long>(target.written),
-                      length.c_str());
+    return {CPLSPrintf("received %llu of %s bytes", static_cast<unsigned long long>(target.written),
+                       length.c_str()),
+            true};
+  return {};
+}
+
+// The SHA-256 the hub announces for a file, or "": huggingface.co sends it as
+// X-Linked-Etag on the redirect of a large (LFS) file, and as the ETag of the
+// file itself. Other ETags (a git blob's SHA-1, a CDN's own) are not digests.
+std::string announcedSha256(CSLConstList headers) {
+  for (const char* name : {"X-Linked-Etag", "ETag"}) {
+    std::string tag = lastHeader(headers, name);
+    if (tag.rfind("W/", 0) == 0) tag.erase(0, 2);
+    if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
+      tag = tag.substr(1, tag.size() - 2);
+    for (char& c : tag) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (tag.size() == 64 && tag.find_first_not_of("0123456789abcdef") == std::string::npos)
+      return tag;
+  }
   return "";
 }
 
-// GETs url into dest. Returns the X-Repo-Commit header ("" when absent), or
-// nullopt after a CPLError. dest may be left behind: the caller owns it.
-std::optional<std::string> fetchToFile(const std::string& url, const std::string& dest,
-                                       CSLConstList options) {
+// A config option that is a number, or fallback when unset or not a number.
+double numberOption(const char* key, double fallback) {
+  const std::string value = option(key);
+  char* end = nullptr;
+  const double parsed = value.empty() ? fallback : CPLStrtod(value.c_str(), &end);
+  return (value.empty() || end == nullptr || *end != '\0' || !(parsed >= 0)) ? fallback : parsed;
+}
+
+// The options of every transfer. GDAL's defaults wait forever on a server that
+// accepts the connection and then sends nothing, which would hang the open: a
+// stall of LOW_SPEED_TIME seconds fails it instead (the user's GDAL_HTTP_*
+// settings win). GDAL's own retries are off: they would append a second body,
+// or an error page, to the same file, so fetchToFile retries into an emptied one.
+CPLStringList transferOptions(CSLConstList base) {
+  CPLStringList options(CSLDuplicate(const_cast<char**>(base)));
+  if (option("GDAL_HTTP_CONNECTTIMEOUT").empty()) options.SetNameValue("CONNECTTIMEOUT", "30");
+  if (option("GDAL_HTTP_LOW_SPEED_TIME").empty()) options.SetNameValue("LOW_SPEED_TIME", "60");
+  if (option("GDAL_HTTP_LOW_SPEED_LIMIT").empty()) options.SetNameValue("LOW_SPEED_LIMIT", "1");
+  options.SetNameValue("MAX_RETRY", "0");
+  return options;
+}
+
+// One GET of url into dest, emptied first. Returns the response headers'
+// X-Repo-Commit ("" when absent) and fills outcome.
+std::string fetchOnce(const std::string& url, const std::string& dest, CSLConstList options,
+                      TransferOutcome& outcome) {
   VSILFILE* fp = VSIFOpenL(dest.c_str(), "wb");
   if (fp == nullptr) {
-    CPLError(CE_Failure, CPLE_OpenFailed, "Cannot create %s", dest.c_str());
-    return std::nullopt;
+    outcome = {"cannot create " + dest, false};
+    return "";
   }
-  CPLDebug("VITFEAT", "Downloading %s to %s", url.c_str(), dest.c_str());
   WriteTarget target{fp};
   ProgressState progress{url};
+  // GDAL reports HTTP errors itself too; the result carries them, and the one
+  // error a failed download raises (below) names the URL and every detail.
+  CPLPushErrorHandler(CPLQuietErrorHandler);
   const std::unique_ptr<CPLHTTPResult, HttpResultDeleter> result(
       CPLHTTPFetchEx(url.c_str(), options, reportProgress, &progress, writeToFile, &target));
+  CPLPopErrorHandler();
   const bool closed = VSIFCloseL(fp) == 0;
-
   if (!result) {
-    CPLError(CE_Failure, CPLE_OpenFailed, "Cannot download %s: GDAL has no HTTP support",
-             url.c_str());
-    return std::nullopt;
+    outcome = {"GDAL has no HTTP support", false};
+    return "";
   }
-  std::string problem = transferProblem(*result, target);
-  if (problem.empty() && !closed) problem = "cannot write " + dest;
-  if (!problem.empty()) {
-    CPLError(CE_Failure, CPLE_OpenFailed, "Cannot download %s: %s", url.c_str(), problem.c_str());
-    return std::nullopt;
+  outcome = transferProblem(*result, target);
+  if (outcome.problem.empty() && !closed) outcome = {"cannot write " + dest, false};
+  if (!outcome.problem.empty()) return "";
+
+  const std::string expected = announcedSha256(result->papszHeaders);
+  if (!expected.empty()) {
+    const auto actual = sha256File(dest);
+    if (!actual) {
+      outcome = {"cannot read back " + dest, false};
+    } else if (*actual != expected) {
+      outcome = {"the data received has SHA-256 " + *actual + ", not the " + expected +
+                     " the server announced: the transfer was corrupted",
+                 true};
+    }
   }
   return lastHeader(result->papszHeaders, "X-Repo-Commit");
+}
+
+// GETs url into dest, trying again GDAL_HTTP_MAX_RETRY times (every
+// GDAL_HTTP_RETRY_DELAY seconds) after a busy server or a broken transfer.
+// Returns the X-Repo-Commit header ("" when absent), or nullopt after a
+// CPLError. dest may be left behind: the caller owns it.
+std::optional<std::string> fetchToFile(const std::string& url, const std::string& dest,
+                                       CSLConstList baseOptions) {
+  const CPLStringList options = transferOptions(baseOptions);
+  const int retries = static_cast<int>(std::min(numberOption("GDAL_HTTP_MAX_RETRY", 0), 100.0));
+  const double delay = numberOption("GDAL_HTTP_RETRY_DELAY", 30);
+  CPLDebug("VITFEAT", "Downloading %s to %s", url.c_str(), dest.c_str());
+  for (int attempt = 0;; ++attempt) {
+    TransferOutcome outcome;
+    const std::string commit = fetchOnce(url, dest, options.List(), outcome);
+    if (outcome.problem.empty()) return commit;
+    if (!outcome.retryable || attempt >= retries) {
+      CPLError(CE_Failure, CPLE_OpenFailed, "Cannot download %s: %s%s", url.c_str(),
+               outcome.problem.c_str(),
+               attempt > 0 ? CPLSPrintf(" (after %d tries)", attempt + 1) : "");
+      return std::nullopt;
+    }
+    CPLDebug("VITFEAT", "Download of %s failed (%s); trying again in %g s", url.c_str(),
+             outcome.problem.c_str(), delay);
+    CPLSleep(delay);
+  }
+}
+
+// Removes the temporary files that downloads killed long ago left in dir. A
+// recent one may belong to a download running now in another process.
+void removeStaleParts(const std::string& dir) {
+  constexpr double kStaleSeconds = 24 * 3600;
+  const CPLStringList names(VSIReadDir(dir.c_str()));
+  const time_t now = time(nullptr);
+  for (int i = 0; i < names.size(); ++i) {
+    const std::string name = names[i];
+    const std::string suffix = ".incomplete";
+    if (name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string path = joinPath(dir, name);
+    VSIStatBufL st;
+    if (VSIStatL(path.c_str(), &st) == 0 && VSI_ISREG(st.st_mode) &&
+        difftime(now, st.st_mtime) > kStaleSeconds && VSIUnlink(path.c_str()) == 0)
+      CPLDebug("VITFEAT", "Removed %s, left by an interrupted download", path.c_str());
+  }
 }
 
 std::string hubEndpoint() {
@@ -396,6 +514,8 @@ std::optional<ModelFiles> downloadToCache(const HubRepo& repo, const std::string
     CPLError(CE_Failure, CPLE_OpenFailed, "Cannot create the hub cache folder %s", blobs.c_str());
     return std::nullopt;
   }
+  removeStaleParts(blobs);
+  removeStaleParts(joinPath(repoDir, "refs"));
 
   CPLStringList options;
   const std::string token = option("HF_TOKEN");

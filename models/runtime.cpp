@@ -29,7 +29,9 @@ std::optional<torch::Device> resolveDevice(const std::string& name) {
     int index = 0;
     if (n.size() > 5) {
       const std::string digits = n.substr(5);
-      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
+      // At most 4 digits: std::stoi would throw past INT_MAX, and no machine has 10000 GPUs.
+      if (digits.empty() || digits.size() > 4 ||
+          digits.find_first_not_of("0123456789") != std::string::npos) {
         CPLError(CE_Failure, CPLE_IllegalArg,
                  "DEVICE=%s: expected auto, cpu, cuda or cuda:N with N a GPU index", name.c_str());
         return std::nullopt;

@@ -259,11 +259,29 @@ std::optional<std::vector<int>> marksForSingleItems(const std::vector<char>& p,
   return std::nullopt;
 }
 
+// LibTorch's unpickler grows its memo table to the index a PUT names, so one
+// damaged or crafted 4-byte index would make it allocate tens of gigabytes.
+// Python numbers the memo from 0, one slot per PUT, so no valid index reaches
+// the number of opcodes.
+bool checkMemoIndices(const std::vector<char>& p, const std::vector<Op>& ops, std::string& error) {
+  for (const Op& op : ops) {
+    if (!isPut(op)) continue;
+    const std::uint64_t index = memoIndex(p, op);
+    if (index >= ops.size()) {
+      error = "memo index " + std::to_string(index) + " of the PUT at byte " +
+              std::to_string(op.begin) + " is out of range (the pickle has " +
+              std::to_string(ops.size()) + " opcodes): the file is damaged";
+      return false;
+    }
+  }
+  return true;
+}
+
 // Rewrites the pickle as described at the top. Python pickles `OrderedDict()` as <class> [PUT k]
 // EMPTY_TUPLE REDUCE, where <class> is the GLOBAL the first time and a GET of memo k afterwards.
 std::optional<std::vector<char>> rewritePickle(const std::vector<char>& p, std::string& error) {
   const auto ops = tokenize(p, error);
-  if (!ops) return std::nullopt;
+  if (!ops || !checkMemoIndices(p, *ops, error)) return std::nullopt;
   const auto marksBefore = marksForSingleItems(p, *ops, error);
   if (!marksBefore) return std::nullopt;
   std::set<std::uint64_t> odictMemo;  // memo slots holding the OrderedDict class

@@ -100,6 +100,25 @@ const Size* findSize(const Size* begin, const Size* end, const std::string& word
   return nullptr;
 }
 
+// A number that a regex matched as digits in an architecture name, or nullopt
+// when it is outside [minimum, maximum] (std::stoi would throw past INT_MAX).
+std::optional<int> nameNumber(const std::string& digits, int minimum, int maximum) {
+  int64_t v = 0;
+  for (const char ch : digits) {
+    v = v * 10 + (ch - '0');
+    if (v > maximum) return std::nullopt;
+  }
+  if (digits.empty() || v < minimum) return std::nullopt;
+  return static_cast<int>(v);
+}
+
+// "[a, b, c]": a tensor's shape for messages.
+std::string shapeText(const torch::Tensor& t) {
+  std::string out = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) out += (i ? ", " : "") + std::to_string(t.size(i));
+  return out + "]";
+}
+
 bool isPerfectSquare(int64_t n, int64_t* root) {
   if (n <= 0) return false;
   const auto r = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
@@ -177,6 +196,16 @@ bool readsAsNonUtf8(const std::string& path) {
 }  // namespace
 
 std::optional<ViTConfig> vitConfigFromArchitecture(const std::string& architecture) {
+  // libstdc++'s std::regex recurses once per character matched by `.*`: a name
+  // of some ten thousand characters would overflow the stack. timm's are < 80.
+  constexpr size_t kMaxNameLength = 256;
+  if (architecture.size() > kMaxNameLength) {
+    CPLError(CE_Failure, CPLE_AppDefined,
+             "architecture '%.40s...' is %zu characters long, which is no timm model name (at "
+             "most %zu)",
+             architecture.c_str(), architecture.size(), kMaxNameLength);
+    return std::nullopt;
+  }
   const std::string base = architecture.substr(0, architecture.find('.'));  // drop ".tag"
   const auto refuse = [&](const std::string& why) -> std::optional<ViTConfig> {
     CPLError(CE_Failure, CPLE_NotSupported,
@@ -186,6 +215,15 @@ std::optional<ViTConfig> vitConfigFromArchitecture(const std::string& architectu
     return std::nullopt;
   };
   if (const char* why = refusedFamily(base)) return refuse(why);
+  const auto number = [&](const std::string& digits, const char* what, int minimum,
+                          int maximum) -> std::optional<int> {
+    const auto v = nameNumber(digits, minimum, maximum);
+    if (!v)
+      CPLError(CE_Failure, CPLE_AppDefined,
+               "architecture '%s': %s %s in the name is out of range (%d to %d)",
+               architecture.c_str(), what, digits.c_str(), minimum, maximum);
+    return v;
+  };
 
   static const std::regex vit(R"(^(vit|deit|deit3)_([a-z0-9]+)_patch(\d+)(_.*)?$)");
   static const std::regex flexi(R"(^flexivit_(small|base|large)$)");
@@ -198,7 +236,9 @@ std::optional<ViTConfig> vitConfigFromArchitecture(const std::string& architectu
   if (std::regex_match(base, m, vit)) {
     family = m[1];
     suffix = m[4];
-    c.patch_size = std::stoi(m[3]);
+    const auto patch = number(m[3], "patch size", 1, 1024);
+    if (!patch) return std::nullopt;
+    c.patch_size = *patch;
     if (family == "vit")
       size = findSize(std::begin(kVitSizes), std::end(kVitSizes), m[2]);
     else if (family == "deit")
@@ -227,7 +267,9 @@ std::optional<ViTConfig> vitConfigFromArchitecture(const std::string& architectu
   static const std::regex reg_re(R"(^_reg(\d+)(_|$))");
   std::smatch rm;
   if (std::regex_search(suffix, rm, reg_re)) {
-    c.reg_tokens = std::stoi(rm[1]);
+    const auto reg = number(rm[1], "register count", 0, 1024);
+    if (!reg) return std::nullopt;
+    c.reg_tokens = *reg;
     c.no_embed_class = true;  // timm's register models add pos_embed before the prefix
   }
   if (dinov2) {
@@ -322,6 +364,17 @@ std::optional<ViTConfig> vitConfigFromFiles(const std::string& configPath, const
   if (proj->dim() != 4 || proj->size(2) != proj->size(3) || pos->dim() != 3) {
     CPLError(CE_Failure, CPLE_AppDefined,
              "%s: unexpected shape of patch_embed.proj.weight or pos_embed", weightsPath.c_str());
+    return std::nullopt;
+  }
+  // Every size the structure is read from must be usable: a zero patch size
+  // would divide by zero later, a huge one is no ViT.
+  if (proj->size(0) < 1 || proj->size(1) < 1 || proj->size(2) < 1 || proj->size(2) > 1024 ||
+      fc1->dim() != 2 || fc1->size(0) < 1) {
+    CPLError(CE_Failure, CPLE_AppDefined,
+             "%s: patch_embed.proj.weight %s or blocks.0.mlp.fc1.weight %s has an unusable "
+             "shape (expected [embed_dim >= 1, channels >= 1, patch, patch] with patch 1..1024, "
+             "and [hidden >= 1, embed_dim])",
+             weightsPath.c_str(), shapeText(*proj).c_str(), shapeText(*fc1).c_str());
     return std::nullopt;
   }
   c.embed_dim = static_cast<int>(proj->size(0));

@@ -429,6 +429,14 @@ const std::vector<BadRow>& badRows() {
        },
        Call::Open,
        {"{dir}/m/model.safetensors", "norm.weight", "[15]", "[16]"}},
+      {"weights: a zero patch size (found by fuzzing)",
+       [](const std::string& dir) {
+         return withModel(editWeights(dir + "/m", [](vitfeat::StateDict& sd) {
+           sd["patch_embed.proj.weight"] = torch::ones({kDim, 3, 0, 0});
+         }));
+       },
+       Call::Open,
+       {"{dir}/m/model.safetensors", "patch_embed.proj.weight", "[16, 3, 0, 0]"}},
       {"weights: a missing key",
        [](const std::string& dir) {
          return withModel(editWeights(
@@ -580,7 +588,7 @@ const std::vector<BadRow>& badRows() {
                       {}};
        },
        Call::Open,
-       {"MODEL open option is required"}},
+       {"{dir}/f.vitfeat", "MODEL open option is required"}},
       {"descriptor: the source raster is missing",
        [](const std::string& dir) {
          return Input{vitfeatDescriptor(dir + "/f.vitfeat", "gone.tif"), {}};

@@ -225,6 +225,8 @@ TEST_CASE("driver options: invalid DTYPE and DEVICE") {
                    {"DTYPE", "float16", "float32 or bfloat16"});
   requireOpenFails({{"DTYPE", "float64"}}, {"DTYPE", "float64", "float32, bfloat16, float16"});
   requireOpenFails({{"DEVICE", "tpu"}}, {"DEVICE", "tpu", "cuda:N"});
+  // Past INT_MAX: an error, not std::stoi's out_of_range (found by fuzzing).
+  requireOpenFails({{"DEVICE", "cuda:99999999999"}}, {"DEVICE", "cuda:99999999999", "cuda:N"});
   if (torch::cuda::is_available()) {
     Dataset ds = openWith({{"DEVICE", "cuda:0"}});
     CHECK(ds);
@@ -363,4 +365,67 @@ TEST_CASE("driver options: opening for update fails") {
   }
   INFO("errors: " << failures);
   CHECK(failures.find("read-only") != std::string::npos);
+}
+
+// NORMALIZE=dataset estimates the statistic GDAL stores (valid pixels, zeros
+// included, population standard deviation), so running `gdalinfo -stats` on the
+// input does not change the features. The fixture's raster holds zeros.
+TEST_CASE("driver options: statistics stored on the input do not change the features") {
+  const Fixture& f = fixture();
+  TempDir dir;
+  const std::string copy = dir.file("copy.tif");
+  {
+    Dataset src(GDALOpen(f.source.c_str(), GA_ReadOnly));
+    REQUIRE(src);
+    Dataset out(GDALCreateCopy(GDALGetDriverByName("GTiff"), copy.c_str(), src.get(), FALSE,
+                               nullptr, nullptr, nullptr));
+    REQUIRE(out);
+  }
+  // The statistics by hand, from the values the fixture wrote.
+  const size_t n = static_cast<size_t>(kWidth) * kHeight;
+  double sum = 0, zeros = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sum += (i * 7) % 251;
+    zeros += (i * 7) % 251 == 0;
+  }
+  REQUIRE(zeros > 0);
+  const double mean = sum / n;
+  double sq = 0;
+  for (size_t i = 0; i < n; ++i) sq += ((i * 7) % 251 - mean) * ((i * 7) % 251 - mean);
+  const double stddev = std::sqrt(sq / n);
+
+  auto readAll = [&](std::string& statistics) {
+    CPLStringList oo;
+    oo.SetNameValue("MODEL", f.model.c_str());
+    const std::string name = "VITFEAT:" + copy;
+    Dataset ds(GDALOpenEx(name.c_str(), GDAL_OF_RASTER, nullptr, oo.List(), nullptr));
+    REQUIRE(ds);
+    statistics = metadataItem(ds.get(), "NORMALIZE_STATISTICS_BAND_1");
+    const int w = GDALGetRasterXSize(ds.get()), h = GDALGetRasterYSize(ds.get());
+    std::vector<float> values(static_cast<size_t>(w) * h * kEmbedDim);
+    REQUIRE(GDALDatasetRasterIO(ds.get(), GF_Read, 0, 0, w, h, values.data(), w, h, GDT_Float32,
+                                kEmbedDim, nullptr, 0, 0, 0) == CE_None);
+    return values;
+  };
+  std::string estimated, stored;
+  const std::vector<float> before = readAll(estimated);
+  CHECK_THAT(estimated, Catch::StartsWith("estimated,") && Catch::Contains("pixels=2000"));
+  CHECK(CPLAtof(CSLFetchNameValueDef(CPLStringList(CSLTokenizeString2(estimated.c_str(), ",", 0)),
+                                     "mean", "nan")) == Approx(mean).epsilon(1e-7));
+  CHECK(CPLAtof(CSLFetchNameValueDef(CPLStringList(CSLTokenizeString2(estimated.c_str(), ",", 0)),
+                                     "stddev", "nan")) == Approx(stddev).epsilon(1e-7));
+  {
+    // What `gdalinfo -stats` does: exact statistics, kept in copy.tif.aux.xml.
+    Dataset src(GDALOpen(copy.c_str(), GA_ReadOnly));
+    REQUIRE(src);
+    for (int b = 1; b <= 3; ++b)
+      REQUIRE(GDALComputeRasterStatistics(GDALGetRasterBand(src.get(), b), FALSE, nullptr, nullptr,
+                                          nullptr, nullptr, nullptr, nullptr) == CE_None);
+  }
+  const std::vector<float> after = readAll(stored);
+  CHECK_THAT(stored, Catch::StartsWith("stored,"));
+  REQUIRE(after.size() == before.size());
+  float worst = 0;
+  for (size_t i = 0; i < after.size(); ++i) worst = std::max(worst, std::abs(after[i] - before[i]));
+  CHECK(worst < 1e-5f);
 }

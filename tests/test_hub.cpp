@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "models/hub.h"
+#include "models/sha256.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/http_server.h"
 
@@ -444,4 +445,149 @@ TEST_CASE("hub: a failed download leaves nothing that would resolve", "[hub]") {
   CHECK_FALSE(fs::exists(sandbox->repoDir(kModelName) / "snapshots"));
   sandbox->config.set("VITFEAT_ALLOW_DOWNLOAD", "NO");
   CHECK_FALSE(resolveModelFiles("hf-hub:timm/" + kModelName));
+}
+
+namespace {
+
+std::string sha256Of(const std::string& bytes) {
+  vitfeat::Sha256 hash;
+  hash.update(bytes.data(), bytes.size());
+  return vitfeat::Sha256::hex(hash.digest());
+}
+
+}  // namespace
+
+TEST_CASE("hub: a stalled server fails the download within GDAL_HTTP_LOW_SPEED_TIME", "[hub]") {
+  HttpServer server;
+  const std::string commit = pseudoCommit(51);
+  const std::string weights = pseudoWeights(64 * 1024, 51);
+  server.serve(resolvePath(kModelName, "config.json"),
+               HttpResponse{200, configFor(kModelName), {{"X-Repo-Commit", commit}}, std::nullopt});
+  // Half of the body, then silence with the connection open.
+  HttpResponse stalled{
+      200, weights.substr(0, weights.size() / 2), {{"X-Repo-Commit", commit}}, weights.size()};
+  stalled.stall_seconds = 60;
+  server.serve(resolvePath(kModelName, "model.safetensors"), stalled);
+  HubSandbox sandbox(server.url());
+  sandbox.config.set("GDAL_HTTP_LOW_SPEED_TIME", "1");
+  const vitfeat::test::ExpectErrors errors;
+
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(resolveModelFiles("hf-hub:timm/" + kModelName));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // curl averages the speed over its last ~6 s, so the 32 KiB sent before the
+  // stall count for a while: 7.2 s measured. The server would stall for 60.
+  INFO("stalled download given up after " << seconds << " s");
+  CHECK(seconds < 20);
+  CHECK_THAT(CPLGetLastErrorMsg(),
+             Catch::Contains(server.url() + resolvePath(kModelName, "model.safetensors")) &&
+                 Catch::Contains("GDAL_HTTP_LOW_SPEED_TIME=1"));
+  CHECK(regularFilesUnder(sandbox.cache.path()) == 0);
+}
+
+TEST_CASE("hub: a download that does not match the announced SHA-256 is never used", "[hub]") {
+  HttpServer server;
+  const std::string commit = pseudoCommit(52);
+  const std::string weights = pseudoWeights(256 * 1024 + 3, 52);
+  server.serve(resolvePath(kModelName, "config.json"),
+               HttpResponse{200, configFor(kModelName), {{"X-Repo-Commit", commit}}, std::nullopt});
+  HubSandbox sandbox(server.url());
+
+  SECTION("X-Linked-Etag of other bytes: an error, nothing kept") {
+    std::string corrupted = weights;
+    corrupted[1000] ^= 0x20;  // one flipped bit on the way
+    server.serve(resolvePath(kModelName, "model.safetensors"),
+                 HttpResponse{200,
+                              corrupted,
+                              {{"X-Repo-Commit", commit},
+                               {"X-Linked-Etag", "\"" + sha256Of(weights) + "\""}},
+                              std::nullopt});
+    const vitfeat::test::ExpectErrors errors;
+    CHECK_FALSE(resolveModelFiles("hf-hub:timm/" + kModelName));
+    CHECK_THAT(CPLGetLastErrorMsg(), Catch::Contains(sha256Of(weights)) &&
+                                         Catch::Contains(sha256Of(corrupted)) &&
+                                         Catch::Contains("corrupted"));
+    CHECK(regularFilesUnder(sandbox.cache.path()) == 0);
+  }
+  SECTION("a matching ETag (huggingface.co's form, quoted and upper case) is accepted") {
+    std::string tag = sha256Of(weights);
+    for (char& c : tag) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    server.serve(
+        resolvePath(kModelName, "model.safetensors"),
+        HttpResponse{
+            200, weights, {{"X-Repo-Commit", commit}, {"ETag", "\"" + tag + "\""}}, std::nullopt});
+    const auto files = resolveModelFiles("hf-hub:timm/" + kModelName);
+    REQUIRE(files);
+    CHECK(readFile(files->weights) == weights);
+  }
+  SECTION("an ETag that is not a SHA-256 (a git blob's SHA-1) is not checked") {
+    server.serve(resolvePath(kModelName, "model.safetensors"),
+                 HttpResponse{200,
+                              weights,
+                              {{"X-Repo-Commit", commit}, {"ETag", "\"" + pseudoCommit(9) + "\""}},
+                              std::nullopt});
+    REQUIRE(resolveModelFiles("hf-hub:timm/" + kModelName));
+  }
+}
+
+TEST_CASE("hub: a retried download starts from an empty file", "[hub]") {
+  HttpServer server;
+  const std::string commit = pseudoCommit(53);
+  const std::string weights = pseudoWeights(128 * 1024, 53);
+  server.serve(resolvePath(kModelName, "config.json"),
+               HttpResponse{200, configFor(kModelName), {{"X-Repo-Commit", commit}}, std::nullopt});
+  HubSandbox sandbox(server.url());
+  sandbox.config.set("GDAL_HTTP_MAX_RETRY", "2");
+  sandbox.config.set("GDAL_HTTP_RETRY_DELAY", "0.05");
+  const HttpResponse good{200, weights, {{"X-Repo-Commit", commit}}, std::nullopt};
+
+  SECTION("after an HTTP 503 with a body") {
+    server.serveInTurn(resolvePath(kModelName, "model.safetensors"),
+                       {HttpResponse{503, "Service busy, try later", {}, std::nullopt}, good});
+  }
+  SECTION("after a connection dropped half way") {
+    server.serveInTurn(
+        resolvePath(kModelName, "model.safetensors"),
+        {HttpResponse{200, weights.substr(0, 5000), {{"X-Repo-Commit", commit}}, weights.size()},
+         good});
+  }
+  const auto files = resolveModelFiles("hf-hub:timm/" + kModelName);
+  REQUIRE(files);
+  CHECK(readFile(files->weights) == weights);
+  CHECK(server.requestedPaths().size() == 3);  // config, the failed try, the good one
+  CHECK(regularFilesUnder(sandbox.repoDir(kModelName)) == 3);
+}
+
+TEST_CASE("hub: HTTP 404 is not retried", "[hub]") {
+  HttpServer server;
+  server.serve(resolvePath(kModelName, "config.json"),
+               HttpResponse{200, configFor(kModelName), {}, std::nullopt});
+  HubSandbox sandbox(server.url());
+  sandbox.config.set("GDAL_HTTP_MAX_RETRY", "3");
+  sandbox.config.set("GDAL_HTTP_RETRY_DELAY", "0.05");
+  const vitfeat::test::ExpectErrors errors;
+  CHECK_FALSE(resolveModelFiles("hf-hub:timm/" + kModelName));
+  CHECK(server.requestedPaths().size() == 2);
+}
+
+TEST_CASE("hub: temporary files of downloads killed a day ago are removed", "[hub]") {
+  HttpServer server;
+  const std::string commit = pseudoCommit(54);
+  server.serve(resolvePath(kModelName, "config.json"),
+               HttpResponse{200, configFor(kModelName), {{"X-Repo-Commit", commit}}, std::nullopt});
+  server.serve(
+      resolvePath(kModelName, "model.safetensors"),
+      HttpResponse{200, pseudoWeights(4096, 54), {{"X-Repo-Commit", commit}}, std::nullopt});
+  HubSandbox sandbox(server.url());
+  const fs::path blobs = sandbox.repoDir(kModelName) / "blobs";
+  writeFile(blobs / "model.safetensors.dead.1.incomplete", "half a file");
+  fs::last_write_time(blobs / "model.safetensors.dead.1.incomplete",
+                      fs::file_time_type::clock::now() - std::chrono::hours(48));
+  // Recent: maybe another process's download in progress; it stays.
+  writeFile(blobs / "model.safetensors.live.2.incomplete", "still arriving");
+
+  REQUIRE(resolveModelFiles("hf-hub:timm/" + kModelName));
+  CHECK_FALSE(fs::exists(blobs / "model.safetensors.dead.1.incomplete"));
+  CHECK(fs::exists(blobs / "model.safetensors.live.2.incomplete"));
 }

@@ -2,19 +2,28 @@
 // kind (GDAL's callbacks carry no user data), all forwarding to ViewDataset.
 #include "driver/views/register_views.h"
 
+#include "driver/c_boundary.h"
 #include "driver/views/view_dataset.h"
 
 namespace vitfeat {
 
 namespace {
 
+// guarded(): no C++ exception reaches GDAL's C code.
 template <const ViewKind& (*Kind)()>
 struct Entry {
-  static int identify(GDALOpenInfo* info) { return ViewDataset::identify(info, Kind()); }
-  static GDALDataset* open(GDALOpenInfo* info) { return ViewDataset::open(info, Kind()); }
+  static int identify(GDALOpenInfo* info) {
+    return guarded(Kind().driver, FALSE, [&] { return ViewDataset::identify(info, Kind()); });
+  }
+  static GDALDataset* open(GDALOpenInfo* info) {
+    return guarded(Kind().driver, static_cast<GDALDataset*>(nullptr),
+                   [&] { return ViewDataset::open(info, Kind()); });
+  }
   static GDALDataset* copy(const char* name, GDALDataset* src, int, char** options,
                            GDALProgressFunc progress, void* data) {
-    return ViewDataset::createCopy(Kind(), name, src, options, progress, data);
+    return guarded(Kind().driver, static_cast<GDALDataset*>(nullptr), [&] {
+      return ViewDataset::createCopy(Kind(), name, src, options, progress, data);
+    });
   }
   static void registerDriver() { ViewDataset::registerDriver(Kind(), open, identify, copy); }
 };

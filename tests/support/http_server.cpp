@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -147,7 +148,12 @@ std::string HttpServer::url() const { return "http://127.0.0.1:" + std::to_strin
 
 void HttpServer::serve(const std::string& path, HttpResponse response) {
   const std::lock_guard<std::mutex> lock(mutex_);
-  routes_[path] = std::move(response);
+  routes_[path] = {std::move(response)};
+}
+
+void HttpServer::serveInTurn(const std::string& path, std::vector<HttpResponse> responses) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  routes_[path] = std::deque<HttpResponse>(responses.begin(), responses.end());
 }
 
 std::vector<HttpRequest> HttpServer::requests() const {
@@ -161,11 +167,15 @@ std::vector<std::string> HttpServer::requestedPaths() const {
   return paths;
 }
 
-HttpResponse HttpServer::responseFor(const std::string& target) const {
+HttpResponse HttpServer::responseFor(const std::string& target) {
   const std::string path = target.substr(0, target.find('?'));
   const std::lock_guard<std::mutex> lock(mutex_);
   const auto it = routes_.find(path);
-  if (it != routes_.end()) return it->second;
+  if (it != routes_.end() && !it->second.empty()) {
+    HttpResponse response = it->second.front();
+    if (it->second.size() > 1) it->second.pop_front();
+    return response;
+  }
   return HttpResponse{404, "not found: " + path, {}, std::nullopt};
 }
 
@@ -181,6 +191,12 @@ void HttpServer::run() {
     handle(client);
     ::close(client);
   }
+}
+
+void HttpServer::stall(double seconds) const {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!stop_ && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 void HttpServer::handle(int client) {
@@ -201,6 +217,7 @@ void HttpServer::handle(int client) {
                                     ? responseFor(request->path)
                                     : HttpResponse{405, "method not allowed", {}, std::nullopt};
   sendAll(client, renderResponse(response, request->method != "HEAD"));
+  if (response.stall_seconds > 0) stall(response.stall_seconds);
   // Half-close, then wait for the client to close: closing a socket with unread
   // input sends a reset, which can destroy response data still in flight.
   ::shutdown(client, SHUT_WR);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,9 @@ struct HttpResponse {
   // Content-Length to announce instead of body.size(); announcing more than is
   // sent simulates a connection dropped mid-transfer.
   std::optional<uint64_t> declared_length;
+  // Seconds to hold the connection open, sending nothing, after the body: a
+  // stalled server. The server stops early when it is destroyed.
+  double stall_seconds = 0;
 };
 
 struct HttpRequest {
@@ -44,6 +48,8 @@ class HttpServer {
 
   // Answers GET <path> (query string ignored) with response; anything else gets 404.
   void serve(const std::string& path, HttpResponse response);
+  // Answers the requests for path with responses in turn; the last one repeats.
+  void serveInTurn(const std::string& path, std::vector<HttpResponse> responses);
   // Every request received so far, in order.
   std::vector<HttpRequest> requests() const;
   std::vector<std::string> requestedPaths() const;
@@ -51,13 +57,14 @@ class HttpServer {
  private:
   void run();
   void handle(int client);
-  HttpResponse responseFor(const std::string& path) const;
+  HttpResponse responseFor(const std::string& path);
+  void stall(double seconds) const;
 
   int listener_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;  // guards routes_ and requests_
-  std::map<std::string, HttpResponse> routes_;
+  std::map<std::string, std::deque<HttpResponse>> routes_;
   std::vector<HttpRequest> requests_;
   std::thread thread_;
 };
