@@ -142,6 +142,7 @@ int benchSam(const Args& args, int threads, double f32, double b16) {
   config.architecture = args.arch;
   const int size = args.size > 0 ? args.size : config.img_size;
   SamVisionTransformer random(config);
+  initLikeTorch(*random);
   StateDict sd;
   for (const auto& p : random->named_parameters()) sd[p.key()] = p.value().detach();
   const double perImage = samForwardFlops(config, size);
@@ -183,6 +184,7 @@ int main(int argc, char** argv) {
 
   // A randomly initialised model, loaded through the same path as real weights.
   VisionTransformer random(*config);
+  initLikeTorch(*random);
   StateDict sd;
   for (const auto& p : random->named_parameters()) sd[p.key()] = p.value().detach();
 

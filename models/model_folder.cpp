@@ -14,6 +14,7 @@ namespace vitfeat {
 StateDict randomViTWeights(const ViTConfig& config, uint64_t seed) {
   torch::manual_seed(seed);
   VisionTransformer model(config);
+  initLikeTorch(*model);
   torch::NoGradGuard no_grad;
   StateDict sd;
   for (const auto& p : model->named_parameters()) {

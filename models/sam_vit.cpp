@@ -184,8 +184,8 @@ std::optional<SamConfig> samConfigFromFiles(const std::string& configPath, const
 
 SamAttentionImpl::SamAttentionImpl(int64_t dim, int64_t heads, int64_t rel_len)
     : num_heads(heads), scale(1.0 / std::sqrt(static_cast<double>(dim / heads))) {
-  qkv = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
-  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  qkv = register_module("qkv", Linear(dim, 3 * dim));
+  proj = register_module("proj", Linear(dim, dim));
   rel_pos_h = register_parameter("rel_pos_h", torch::zeros({rel_len, dim / heads}));
   rel_pos_w = register_parameter("rel_pos_w", torch::zeros({rel_len, dim / heads}));
 }
@@ -210,8 +210,8 @@ torch::Tensor SamAttentionImpl::forward(const torch::Tensor& x, const torch::Ten
 }
 
 SamMlpImpl::SamMlpImpl(int64_t dim, int64_t hidden) {
-  fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
-  fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
+  fc1 = register_module("fc1", Linear(dim, hidden));
+  fc2 = register_module("fc2", Linear(hidden, dim));
 }
 
 torch::Tensor SamMlpImpl::forward(const torch::Tensor& x) { return fc2(torch::gelu(fc1(x))); }
@@ -219,9 +219,7 @@ torch::Tensor SamMlpImpl::forward(const torch::Tensor& x) { return fc2(torch::ge
 SamBlockImpl::SamBlockImpl(const SamConfig& c, int index)
     : window_size(c.isGlobal(index) ? 0 : c.window_size) {
   // nn.LayerNorm's default eps (1e-5), as timm builds SAM's blocks.
-  const auto ln = [&]() {
-    return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.embed_dim}).eps(1e-5));
-  };
+  const auto ln = [&]() { return LayerNorm(c.embed_dim, 1e-5); };
   norm1 = register_module("norm1", ln());
   const int64_t rel_len = window_size > 0 ? 2 * window_size - 1 : 2 * c.gridSize() - 1;
   attn = register_module("attn", SamAttention(c.embed_dim, c.num_heads, rel_len));
@@ -277,8 +275,7 @@ torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x) {
 }
 
 SamPatchEmbedImpl::SamPatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch) {
-  proj = register_module(
-      "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_chans, dim, patch).stride(patch)));
+  proj = register_module("proj", Conv2d(in_chans, dim, patch, patch));
 }
 
 SamVisionTransformerImpl::SamVisionTransformerImpl(const SamConfig& c) : config(c) {
@@ -289,13 +286,10 @@ SamVisionTransformerImpl::SamVisionTransformerImpl(const SamConfig& c) : config(
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int i = 0; i < c.depth; ++i) blocks->push_back(SamBlock(c, i));
   neck = register_module(
-      "neck",
-      torch::nn::Sequential(
-          torch::nn::Conv2d(torch::nn::Conv2dOptions(c.embed_dim, c.neck_chans, 1).bias(false)),
-          LayerNorm2d(c.neck_chans, 1e-6),
-          torch::nn::Conv2d(
-              torch::nn::Conv2dOptions(c.neck_chans, c.neck_chans, 3).padding(1).bias(false)),
-          LayerNorm2d(c.neck_chans, 1e-6)));
+      "neck", torch::nn::Sequential(Conv2d(c.embed_dim, c.neck_chans, 1, 1, 0, /*bias=*/false),
+                                    LayerNorm2d(c.neck_chans, 1e-6),
+                                    Conv2d(c.neck_chans, c.neck_chans, 3, 1, 1, /*bias=*/false),
+                                    LayerNorm2d(c.neck_chans, 1e-6)));
 }
 
 void SamVisionTransformerImpl::clearCaches() {

@@ -8,9 +8,6 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/container/sequential.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/normalization.h>
 
 #include <map>
 #include <memory>
@@ -22,6 +19,7 @@
 #include <vector>
 
 #include "models/encoder.h"
+#include "models/layers.h"
 #include "models/runtime.h"
 #include "models/state_dict.h"
 
@@ -59,7 +57,7 @@ struct SamAttentionImpl : torch::nn::Module {
   SamAttentionImpl(int64_t dim, int64_t num_heads, int64_t rel_len);
   // x: [B, H, W, D]; rh, rw: the relative position tables for this H and W.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& rh, const torch::Tensor& rw);
-  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  Linear qkv{nullptr}, proj{nullptr};
   torch::Tensor rel_pos_h, rel_pos_w;
   int64_t num_heads;
   double scale;
@@ -69,7 +67,7 @@ TORCH_MODULE(SamAttention);
 struct SamMlpImpl : torch::nn::Module {
   SamMlpImpl(int64_t dim, int64_t hidden);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(SamMlp);
 
@@ -77,7 +75,7 @@ struct SamBlockImpl : torch::nn::Module {
   SamBlockImpl(const SamConfig& c, int index);
   // x: [B, H, W, D]
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  LayerNorm norm1{nullptr}, norm2{nullptr};
   SamAttention attn{nullptr};
   SamMlp mlp{nullptr};
   int64_t window_size;  // 0: global attention
@@ -100,7 +98,7 @@ TORCH_MODULE(LayerNorm2d);
 
 struct SamPatchEmbedImpl : torch::nn::Module {
   SamPatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch);
-  torch::nn::Conv2d proj{nullptr};
+  Conv2d proj{nullptr};
 };
 TORCH_MODULE(SamPatchEmbed);
 

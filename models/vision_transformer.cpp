@@ -9,21 +9,14 @@
 
 namespace vitfeat {
 
-namespace {
-torch::nn::LayerNorm layerNorm(int64_t dim, double eps) {
-  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));
-}
-}  // namespace
-
 LayerScaleImpl::LayerScaleImpl(int64_t dim) {
   gamma = register_parameter("gamma", torch::ones({dim}));
 }
 
 AttentionImpl::AttentionImpl(int64_t dim, int64_t heads, bool qkv_bias)
     : num_heads(heads), scale(1.0 / std::sqrt(static_cast<double>(dim / heads))) {
-  qkv = register_module("qkv",
-                        torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(qkv_bias)));
-  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  qkv = register_module("qkv", Linear(dim, 3 * dim, qkv_bias));
+  proj = register_module("proj", Linear(dim, dim));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
@@ -32,14 +25,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const torch::Tensor qkv_ =
       qkv(x).reshape({B, N, 3, num_heads, C / num_heads}).permute({2, 0, 3, 1, 4});
   // timm's non-fused path: scale q first, then q @ k^T, softmax, @ v.
-  const torch::Tensor q = qkv_[0] * scale;
+  const torch::Tensor q = scale_folded ? qkv_[0] : qkv_[0] * scale;
   const torch::Tensor attn = q.matmul(qkv_[1].transpose(-2, -1)).softmax(-1);
   return proj(attn.matmul(qkv_[2]).transpose(1, 2).reshape({B, N, C}));
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden, bool tanh) : gelu_tanh(tanh) {
-  fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
-  fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
+  fc1 = register_module("fc1", Linear(dim, hidden));
+  fc2 = register_module("fc2", Linear(hidden, dim));
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
@@ -47,9 +40,9 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
 }
 
 BlockImpl::BlockImpl(const ViTConfig& c) {
-  norm1 = register_module("norm1", layerNorm(c.embed_dim, c.norm_eps));
+  norm1 = register_module("norm1", LayerNorm(c.embed_dim, c.norm_eps));
   attn = register_module("attn", Attention(c.embed_dim, c.num_heads, c.qkv_bias));
-  norm2 = register_module("norm2", layerNorm(c.embed_dim, c.norm_eps));
+  norm2 = register_module("norm2", LayerNorm(c.embed_dim, c.norm_eps));
   mlp = register_module("mlp", Mlp(c.embed_dim, c.mlp_hidden, c.gelu_tanh));
   if (c.layer_scale) {
     ls1 = register_module("ls1", LayerScale(c.embed_dim));
@@ -58,16 +51,34 @@ BlockImpl::BlockImpl(const ViTConfig& c) {
 }
 
 torch::Tensor BlockImpl::forward(torch::Tensor x) {
-  torch::Tensor a = attn(norm1(x));
-  x = x + (ls1 ? ls1(a) : a);
-  torch::Tensor m = mlp(norm2(x));
-  return x + (ls2 ? ls2(m) : m);
+  const bool scaled = ls1 && !layer_scale_folded;
+  const torch::Tensor a = attn(norm1(x));
+  // The residual sums in place: x is this block's own (a fresh tensor from
+  // the previous block or the embedding), and inference keeps no graph.
+  x = torch::GradMode::is_enabled() ? x + (scaled ? ls1(a) : a) : x.add_(scaled ? ls1(a) : a);
+  const torch::Tensor m = mlp(norm2(x));
+  return torch::GradMode::is_enabled() ? x + (scaled ? ls2(m) : m) : x.add_(scaled ? ls2(m) : m);
+}
+
+void BlockImpl::foldScales() {
+  torch::NoGradGuard no_grad;
+  if (!attn->scale_folded) {
+    const int64_t C = attn->proj->weight.size(0);
+    attn->qkv->weight.narrow(0, 0, C).mul_(attn->scale);
+    if (attn->qkv->bias.defined()) attn->qkv->bias.narrow(0, 0, C).mul_(attn->scale);
+    attn->scale_folded = true;
+  }
+  if (ls1 && !layer_scale_folded) {
+    attn->proj->weight.mul_(ls1->gamma.unsqueeze(1));
+    attn->proj->bias.mul_(ls1->gamma);
+    mlp->fc2->weight.mul_(ls2->gamma.unsqueeze(1));
+    mlp->fc2->bias.mul_(ls2->gamma);
+    layer_scale_folded = true;
+  }
 }
 
 PatchEmbedImpl::PatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch, int64_t padding) {
-  proj = register_module(
-      "proj", torch::nn::Conv2d(
-                  torch::nn::Conv2dOptions(in_chans, dim, patch).stride(patch).padding(padding)));
+  proj = register_module("proj", Conv2d(in_chans, dim, patch, patch, padding));
 }
 
 VisionTransformerImpl::VisionTransformerImpl(const ViTConfig& c) : config(c) {
@@ -79,7 +90,11 @@ VisionTransformerImpl::VisionTransformerImpl(const ViTConfig& c) : config(c) {
   pos_embed = register_parameter("pos_embed", torch::zeros({1, c.posEmbedLength(), c.embed_dim}));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int i = 0; i < c.depth; ++i) blocks->push_back(Block(c));
-  if (c.final_norm) norm = register_module("norm", layerNorm(c.embed_dim, c.norm_eps));
+  if (c.final_norm) norm = register_module("norm", LayerNorm(c.embed_dim, c.norm_eps));
+}
+
+void VisionTransformerImpl::foldScales() {
+  for (const auto& block : *blocks) block->as<Block>()->foldScales();
 }
 
 void VisionTransformerImpl::clearPosEmbedCache() {
@@ -151,6 +166,10 @@ bool loadWeights(VisionTransformer& model, const StateDict& sd, const std::strin
     }
     item.value().copy_(it->second);
     used.insert(item.key());
+  }
+  for (const auto& block : *model->blocks) {
+    block->as<Block>()->layer_scale_folded = false;  // the checkpoint's values again
+    block->as<Block>()->attn->scale_folded = false;
   }
   for (const auto& kv : sd) {
     if (used.count(kv.first)) continue;

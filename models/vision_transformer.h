@@ -5,14 +5,12 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/normalization.h>
 
 #include <map>
 #include <mutex>
 #include <utility>
 
+#include "models/layers.h"
 #include "models/vit_config.h"
 
 namespace vitfeat {
@@ -27,16 +25,17 @@ TORCH_MODULE(LayerScale);
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  Linear qkv{nullptr}, proj{nullptr};
   int64_t num_heads;
   double scale;
+  bool scale_folded = false;  // q's scale is in qkv's weights (foldScales)
 };
 TORCH_MODULE(Attention);
 
 struct MlpImpl : torch::nn::Module {
   MlpImpl(int64_t dim, int64_t hidden, bool gelu_tanh = false);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  Linear fc1{nullptr}, fc2{nullptr};
   bool gelu_tanh;  // tanh-approximated GELU (timm's 'gelu_tanh'), else exact erf GELU
 };
 TORCH_MODULE(Mlp);
@@ -45,10 +44,16 @@ TORCH_MODULE(Mlp);
 struct BlockImpl : torch::nn::Module {
   explicit BlockImpl(const ViTConfig& c);
   torch::Tensor forward(torch::Tensor x);
-  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
   Mlp mlp{nullptr};
   LayerScale ls1{nullptr}, ls2{nullptr};  // null without LayerScale
+
+  // Folds the attention scale into the q rows of attn.qkv, and ls1/ls2 into
+  // attn.proj and mlp.fc2, so the forward skips three elementwise passes over
+  // the tokens. The same function, up to float rounding.
+  void foldScales();
+  bool layer_scale_folded = false;
 };
 TORCH_MODULE(Block);
 
@@ -56,7 +61,7 @@ struct PatchEmbedImpl : torch::nn::Module {
   PatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch, int64_t padding = 0);
   // [B, C, H, W] -> [B, D, H/p, W/p]
   torch::Tensor forward(const torch::Tensor& x) { return proj(x); }
-  torch::nn::Conv2d proj{nullptr};
+  Conv2d proj{nullptr};
 };
 TORCH_MODULE(PatchEmbed);
 
@@ -72,7 +77,7 @@ struct VisionTransformerImpl : torch::nn::Module {
   PatchEmbed patch_embed{nullptr};
   torch::Tensor cls_token, reg_token, pos_embed;  // undefined when absent
   torch::nn::ModuleList blocks{nullptr};
-  torch::nn::LayerNorm norm{nullptr};  // null when config.final_norm is false
+  LayerNorm norm{nullptr};  // null when config.final_norm is false
 
  private:
   // pos_embed resampled to an h x w grid, cached per grid (the weights never change
@@ -83,6 +88,9 @@ struct VisionTransformerImpl : torch::nn::Module {
 
  public:
   void clearPosEmbedCache();
+  // Every block's foldScales(), after loadWeights and before inference; the
+  // parameters then no longer equal the checkpoint's.
+  void foldScales();
 };
 TORCH_MODULE(VisionTransformer);
 

@@ -17,6 +17,7 @@ std::unique_ptr<Encoder> createViTEncoder(const ViTConfig& stored, const StateDi
   try {
     VisionTransformer model(config);
     if (!loadWeights(model, p->weights, weightsPath)) return nullptr;
+    model->foldScales();  // in float32, before any conversion to the inference dtype
     model->eval();
     model->to(p->device, p->dtype);
 

@@ -637,3 +637,40 @@ TEST_CASE("vit structure: configureThreads", "[vit_structure]") {
   CPLSetConfigOption("GDAL_NUM_THREADS", saved ? saved->c_str() : nullptr);
   at::set_num_threads(before);
 }
+
+// ---- Loading without random initialisation; scales folded at load ----------------
+
+TEST_CASE("vit: building a model draws no random numbers (its weights come from the checkpoint)") {
+  const ViTConfig c = layerScaleConfig();
+  torch::manual_seed(42);
+  const torch::Tensor expected = torch::rand({8});
+  torch::manual_seed(42);
+  VisionTransformer model(c);  // LibTorch's own layers would draw their init here
+  CHECK(torch::equal(torch::rand({8}), expected));
+}
+
+TEST_CASE("vit: folding LayerScale and the attention scale changes the output by rounding only") {
+  const ViTConfig c = layerScaleConfig();
+  const StateDict sd = weights(c, 77);
+  VisionTransformer model(c);
+  REQUIRE(loadWeights(model, sd, "memory"));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::randn({2, 3, 32, 32});
+  const torch::Tensor plain = model->forwardFeatures(x);
+  // The LayerScale gammas are far from 1 (weights() above): skipping one shows.
+  const torch::Tensor ref = forwardRef(sd, x, sd.at("pos_embed"), /*noEmbedClass=*/false, 2);
+  CHECK(maxAbsDiff(plain, ref) < 1e-5);
+
+  model->foldScales();
+  const torch::Tensor folded = model->forwardFeatures(x);
+  CHECK(maxAbsDiff(folded, plain) < 1e-5);
+  CHECK(maxAbsDiff(folded, plain) > 0);  // the weights did change
+  model->foldScales();                   // a second fold changes nothing
+  CHECK(torch::equal(model->forwardFeatures(x), folded));
+
+  // Loading again restores the checkpoint's weights and the unfolded forward.
+  REQUIRE(loadWeights(model, sd, "memory"));
+  CHECK(torch::equal(model->forwardFeatures(x), plain));
+}
