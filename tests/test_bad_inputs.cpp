@@ -1035,6 +1035,26 @@ const std::vector<GoodRow>& goodRows() {
          CHECK((srs == nullptr || srs->IsEmpty()));
          allFinite(3, 2, kDim)(ds);
        }},
+      {"works: a rotated geotransform (features on the raster's own pixel grid)",
+       [](const std::string& dir) {
+         const std::string tif = dir + "/rotated.tif";
+         writeRaster(tif, kSourceW, kSourceH, 3, GDT_Byte,
+                     [](int x, int y, int b) { return (x * 7 + y * 3 + b * 50) % 251; });
+         DatasetPtr ds(GDALDataset::Open(tif.c_str(), GDAL_OF_RASTER | GDAL_OF_UPDATE));
+         REQUIRE(ds);
+         double gt[6] = {500000, 8.66, 5, 5200000, 5, -8.66};  // 10 m pixels turned 30 degrees
+         REQUIRE(ds->SetGeoTransform(gt) == CE_None);
+         ds.reset();
+         return featuresOf(tif);
+       },
+       [](GDALDataset* ds) {
+         double gt[6];
+         REQUIRE(ds->GetGeoTransform(gt) == CE_None);
+         // 16-pixel cells: the pixel terms, rotation included, times 16.
+         const double expected[6] = {500000, 8.66 * 16, 5 * 16, 5200000, 5 * 16, -8.66 * 16};
+         for (int i = 0; i < 6; ++i) CHECK(gt[i] == Approx(expected[i]));
+         allFinite(3, 2, kDim)(ds);
+       }},
       {"works: BATCH_SIZE=16777216 (batches never exceed the tiles a read needs)",
        [](const std::string&) {
          return features({{"BATCH_SIZE", "16777216"}});

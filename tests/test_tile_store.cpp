@@ -11,10 +11,13 @@
 #include <cpl_error.h>
 #include <cpl_vsi.h>
 #include <gdal_priv.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -179,6 +182,66 @@ TEST_CASE("a read-only cache folder warns once and reads go on") {
   CHECK(warnings.count() == 1);
   CHECK(warnings.messages().find("cannot be written") != std::string::npos);
   CHECK(store->load(stored));
+}
+
+// A full disk, simulated by a file size limit (RLIMIT_FSIZE, with SIGXFSZ
+// ignored, so writes past it fail with EFBIG as on a full file system): reads
+// go on with one warning, and no entry or temporary file is left behind.
+TEST_CASE("a full cache disk warns once and reads go on") {
+  setupGdal();
+  TempDir dir;
+  const std::string model = writeTinyModel(dir.file("vit"), 64, 1, 32, 5);
+  const std::string source = dir.file("source.tif");
+  writeRaster(source, 200, 150, 3, GDT_Byte,
+              [](int x, int y, int b) { return (x * 3 + y * 5 + b * 40) % 256; });
+  const std::string cacheDir = dir.file("tiles");
+  std::map<std::string, std::string> options{
+      {"MODEL", model}, {"CACHE_MB", "0"}, {"STRIDE", "32"}, {"OVERVIEWS", "NONE"}};
+  std::vector<float> reference;
+  {
+    auto ds = openFeatures(source, options);
+    REQUIRE(ds);
+    reference = readAll(ds.get());
+  }
+  options["CACHE_DIR"] = cacheDir;
+  rlimit old{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  const auto oldHandler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 512;  // a tile entry is some 2 KB
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  std::vector<float> got;
+  size_t warnings = 0;
+  std::string messages;
+  unsigned long long computed = 0;
+  {
+    Warnings collected;
+    auto ds = openFeatures(source, options);
+    if (ds) {
+      got = readAll(ds.get());
+      computed = counter(ds.get(), "TILES_COMPUTED");
+    }
+    warnings = collected.count();
+    messages = collected.messages();
+  }
+  setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, oldHandler);
+  INFO(messages);
+  CHECK(computed == 6 * 4);
+  CHECK(sameValues(got, reference));
+  CHECK(warnings == 1);
+  CHECK(messages.find("cannot be written") != std::string::npos);
+  CHECK(messages.find("File too large") != std::string::npos);
+  size_t files = 0;
+  char** subs = VSIReadDir(cacheDir.c_str());
+  for (char** sub = subs; sub && *sub; ++sub) {
+    if ((*sub)[0] == '.') continue;
+    char** names = VSIReadDir((cacheDir + "/" + *sub).c_str());
+    for (char** n = names; n && *n; ++n) files += (*n)[0] != '.';
+    CSLDestroy(names);
+  }
+  CSLDestroy(subs);
+  CHECK(files == 0);
 }
 
 TEST_CASE("the driver reuses tiles from CACHE_DIR across opens and recomputes corrupt ones") {
