@@ -1,10 +1,8 @@
 // k-means against synthetic clusters of known membership, hand recomputations
 // of inertia and sizes, and scikit-learn's KMeans (tests/python/check_sklearn.py).
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <limits>
@@ -311,28 +309,6 @@ TEST_CASE("nearestCentroid equals brute force over many cells", "[math][kmeans]"
   std::vector<int> labels;
   nearestCentroid(centres.samples, blobs.samples.cast<float>(), labels);
   CHECK(labels == bruteForceLabels(blobs.samples, centres.samples, nullptr));
-}
-
-TEST_CASE("k-means speed: 20000 x 384 with 8 clusters and 4 runs", "[math][kmeans]") {
-  std::vector<int> sizes;
-  for (int c = 0; c < 8; ++c) sizes.push_back(1625 + 250 * c);  // 20000 in all
-  const Blobs blobs = makeBlobs(sizes, 384, 0.35, 77);
-  KMeansOptions options;
-  options.clusters = 8;
-  options.n_init = 4;
-  const auto start = std::chrono::steady_clock::now();
-  const std::clock_t cpuStart = std::clock();
-  const KMeansFit fit = fitKMeans(blobs.samples, options);
-  const double cpuSeconds = static_cast<double>(std::clock() - cpuStart) / CLOCKS_PER_SEC;
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  // CPU time as well: on a busy machine the wall time says more about the load.
-  std::cout << "k-means n=20000 d=384 k=8 n_init=4: " << seconds << " s wall, " << cpuSeconds
-            << " s CPU, " << fit.iterations << " iterations in the best run\n";
-  CHECK(fit.sizes.size() == 8);
-  // Generous: the point is catching an accidental O(n^2) or per-sample
-  // allocation, not timing a shared machine.
-  CHECK(seconds < 30);
 }
 
 TEST_CASE("k-means inertia is close to scikit-learn's", "[math][kmeans][sklearn]") {

@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <iostream>
 #include <limits>
 #include <random>
@@ -47,6 +46,13 @@ TEST_CASE("Logistic regression separates well separated classes", "[math][logist
   CHECK(model.converged);
   CHECK(model.gradient <= LogisticOptions().tol);
   CHECK(std::abs(model.intercepts.sum()) < 1e-12);
+
+  // Many features and six closer classes (a view's 192-band features; the
+  // logistic workload of bench/math_bench.cpp): the fit still converges.
+  const Classes wide = gaussianClasses({600, 600, 500, 500, 400, 400}, 192, 0.15, 12);
+  const LogisticModel wideModel = fitLogistic(wide.samples, wide.labels, 6);
+  CHECK(wideModel.converged);
+  CHECK(wideModel.gradient <= LogisticOptions().tol);
 }
 
 TEST_CASE("Logistic regression reaches the optimum of its documented objective",
@@ -163,28 +169,6 @@ TEST_CASE("Logistic regression rejects bad input", "[math][logistic]") {
   broken = model;
   broken.intercepts.resize(3);
   CHECK_THROWS_WITH(vitfeat::math::validateLogistic(broken), Catch::Contains("inconsistent sizes"));
-}
-
-TEST_CASE("Logistic regression speed: 3000 x 192 with 6 classes", "[math][logistic]") {
-  const Classes data = gaussianClasses({600, 600, 500, 500, 400, 400}, 192, 0.15, 12);
-  auto start = std::chrono::steady_clock::now();
-  const std::clock_t cpuStart = std::clock();
-  const LogisticModel model = fitLogistic(data.samples, data.labels, 6);
-  const double cpu = static_cast<double>(std::clock() - cpuStart) / CLOCKS_PER_SEC;
-  const double wall =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const Eigen::MatrixXf cells = data.samples.cast<float>();
-  Eigen::MatrixXd proba;
-  start = std::chrono::steady_clock::now();
-  predictProba(model, cells, proba);
-  const double predictWall =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "logistic regression fit n=3000 d=192 6 classes: " << wall << " s wall, " << cpu
-            << " s CPU, " << model.iterations << " iterations, gradient " << model.gradient
-            << (model.converged ? " (converged)" : " (NOT converged)") << "; predict 3000 cells "
-            << predictWall << " s\n";
-  CHECK(model.converged);
-  CHECK(cpu < 20);
 }
 
 namespace {

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "pixelfunctions/umap.h"
+#include "tests/support/class_centres.h"
 #include "tests/support/sklearn_check.h"
 
 using vitfeat::math::findUmapAbParams;
@@ -37,42 +37,7 @@ using Eigen::Index;
 using Eigen::MatrixXd;
 using Eigen::MatrixXf;
 
-// Gaussian classes: unit noise around centres drawn with `spread` per feature.
-// Training and new points come from the same centres (the seed fixes them);
-// the draw of each set has its own stream. Samples are shuffled so that the
-// classes interleave. Values are float-representable (cells are float).
-class Classes {
- public:
-  Classes(int classes, int d, double spread, uint64_t seed) : centres_(classes, d) {
-    std::mt19937_64 engine(seed);
-    for (int c = 0; c < classes; ++c) {
-      for (int j = 0; j < d; ++j) centres_(c, j) = spread * normal(engine);
-    }
-  }
-  // n points, classes in turn then shuffled; labels[i] is the class of row i.
-  MatrixXd draw(int n, uint64_t seed, std::vector<int>& labels) const {
-    std::mt19937_64 engine(seed);
-    labels.resize(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) labels[static_cast<size_t>(i)] = i % centres_.rows();
-    for (size_t i = labels.size(); i > 1; --i) {
-      std::swap(labels[i - 1], labels[static_cast<size_t>(engine() % i)]);
-    }
-    MatrixXd x(n, centres_.cols());
-    for (int i = 0; i < n; ++i) {
-      for (Index j = 0; j < centres_.cols(); ++j) {
-        x(i, j) = static_cast<float>(centres_(labels[static_cast<size_t>(i)], j) + normal(engine));
-      }
-    }
-    return x;
-  }
-
- private:
-  static double normal(std::mt19937_64& engine) {
-    auto uniform = [&] { return (static_cast<double>(engine() >> 11) + 0.5) * 0x1.0p-53; };
-    return std::sqrt(-2 * std::log(uniform())) * std::cos(2 * M_PI * uniform());
-  }
-  MatrixXd centres_;
-};
+using vitfeat::test::ClassCentres;
 
 double squaredDistance(const MatrixXd& m, Index i, Index j) {
   double total = 0;
@@ -164,7 +129,7 @@ std::string fingerprint(const UmapModel& model) {
 
 // A small fit shared by the determinism checks (and re-run in a child process).
 UmapModel smallFit(uint64_t seed) {
-  const Classes classes(4, 16, 2.0, 5);
+  const ClassCentres classes(4, 16, 2.0, 5);
   std::vector<int> labels;
   const MatrixXd x = classes.draw(400, 6, labels);
   UmapOptions options;
@@ -205,7 +170,7 @@ TEST_CASE("UMAP trustworthiness is at least umap-learn's", "[math][umap][sklearn
     WARN("SKIPPED: UMAP vs umap-learn: " << missing);
     return;
   }
-  const Classes classes(6, 48, 2.0, 11);
+  const ClassCentres classes(6, 48, 2.0, 11);
   std::vector<int> labels;
   const MatrixXd x = classes.draw(1500, 12, labels);
   const int n = static_cast<int>(x.rows());
@@ -270,7 +235,7 @@ TEST_CASE("UMAP trustworthiness is at least umap-learn's", "[math][umap][sklearn
 
 TEST_CASE("UMAP places new points among their class", "[math][umap]") {
   constexpr int kClasses = 6;
-  const Classes classes(kClasses, 48, 2.0, 21);
+  const ClassCentres classes(kClasses, 48, 2.0, 21);
   std::vector<int> trainLabels, newLabels;
   const MatrixXd train = classes.draw(1200, 22, trainLabels);
   const MatrixXf fresh = classes.draw(600, 23, newLabels).cast<float>();
@@ -279,6 +244,7 @@ TEST_CASE("UMAP places new points among their class", "[math][umap]") {
   const UmapModel model = fitUmap(train, options);
   CHECK(model.epochs == 500);
   CHECK(model.transform_epochs == 100);  // umap-learn's for n_epochs unset
+  REQUIRE(model.embedding.allFinite());
   const MatrixXf placed = transform(model, fresh);
   REQUIRE(placed.allFinite());
   for (int k : {5, 7, 10}) {
@@ -297,7 +263,7 @@ TEST_CASE("UMAP with the cosine metric separates classes of directions", "[math]
   // Classes differ by direction only: each point is scaled by a random factor
   // in [0.5, 5], which the cosine metric must ignore.
   constexpr int kClasses = 4;
-  const Classes classes(kClasses, 32, 2.0, 31);
+  const ClassCentres classes(kClasses, 32, 2.0, 31);
   std::vector<int> trainLabels, newLabels;
   MatrixXd train = classes.draw(600, 32, trainLabels);
   MatrixXd fresh = classes.draw(200, 33, newLabels);
@@ -366,7 +332,7 @@ TEST_CASE("UMAP fingerprint", "[.][umap-fingerprint]") {
 
 TEST_CASE("UMAP transform of a cell does not depend on the other cells", "[math][umap]") {
   const UmapModel model = smallFit(1);
-  const Classes classes(4, 16, 2.0, 5);
+  const ClassCentres classes(4, 16, 2.0, 5);
   std::vector<int> labels;
   MatrixXf cells = classes.draw(300, 40, labels).cast<float>();
   cells(17, 3) = std::numeric_limits<float>::quiet_NaN();
@@ -420,7 +386,7 @@ TEST_CASE("UMAP model reloaded from text transforms the same", "[math][umap]") {
   reloaded.epochs = model.epochs;
   reloaded.transform_epochs = model.transform_epochs;
   reloaded.seed = model.seed;
-  const Classes classes(4, 16, 2.0, 5);
+  const ClassCentres classes(4, 16, 2.0, 5);
   std::vector<int> labels;
   const MatrixXf cells = classes.draw(50, 41, labels).cast<float>();
   CHECK(sameBits(transform(reloaded, cells), transform(model, cells)));
@@ -433,7 +399,7 @@ TEST_CASE("UMAP copes with duplicated samples", "[math][umap]") {
   // Rasters have runs of identical cells (nodata filled with 0, flat areas):
   // many zero distances, rho = 0 and memberships of 1 must not break the fit
   // or the transform.
-  const Classes classes(3, 12, 2.0, 61);
+  const ClassCentres classes(3, 12, 2.0, 61);
   std::vector<int> labels;
   MatrixXd x = classes.draw(300, 62, labels);
   x.topRows(60).setZero();
@@ -457,7 +423,7 @@ TEST_CASE("UMAP copes with duplicated samples", "[math][umap]") {
 }
 
 TEST_CASE("UMAP rejects invalid options naming the value", "[math][umap]") {
-  const Classes classes(2, 4, 2.0, 1);
+  const ClassCentres classes(2, 4, 2.0, 1);
   std::vector<int> labels;
   const MatrixXd x = classes.draw(20, 2, labels);
   auto fitWith = [&](auto change) {
@@ -500,49 +466,4 @@ TEST_CASE("UMAP rejects invalid options naming the value", "[math][umap]") {
   broken = model;
   broken.embedding = model.embedding.topRows(10);
   CHECK_THROWS_AS(transformUmap(broken, MatrixXf::Zero(3, 4), out), std::invalid_argument);
-}
-
-// CPU time: on a shared machine the wall time says more about the load. The
-// bounds are generous; they catch an accidental O(n^2 d) loop, not a slow machine.
-TEST_CASE("UMAP speed: fit 3000 x 192", "[math][umap]") {
-  const Classes classes(10, 192, 1.0, 51);
-  std::vector<int> labels;
-  const MatrixXd x = classes.draw(3000, 52, labels);
-  const auto start = std::chrono::steady_clock::now();
-  const std::clock_t cpuStart = std::clock();
-  const UmapModel model = fitUmap(x, UmapOptions{});
-  const double cpu = static_cast<double>(std::clock() - cpuStart) / CLOCKS_PER_SEC;
-  std::cout << "UMAP fit n=3000 d=192 (500 epochs): " << secondsSince(start) << " s wall, " << cpu
-            << " s CPU\n";
-  CHECK(model.embedding.allFinite());
-  CHECK(cpu < 30);
-}
-
-TEST_CASE("UMAP speed: transform 4096 cells against 5000 points", "[math][umap]") {
-  // The model is a plain struct: a 5000-point one built directly (positions
-  // at images of the class centres plus noise) costs no fit, and a
-  // transform's cost does not depend on how the positions were found.
-  const Classes classes(10, 192, 1.0, 51);
-  std::vector<int> labels;
-  UmapModel model;
-  model.points = classes.draw(5000, 53, labels);
-  model.embedding.resize(5000, 3);
-  std::mt19937_64 engine(54);
-  auto jitter = [&] { return static_cast<double>(engine() >> 11) * 0x1.0p-53 - 0.5; };
-  for (Index i = 0; i < 5000; ++i) {
-    const int c = labels[static_cast<size_t>(i)];
-    model.embedding.row(i) << 3.0 * (c % 4) + jitter(), 3.0 * (c / 4) + jitter(), jitter();
-  }
-  std::tie(model.a, model.b) = findUmapAbParams(1.0, 0.1);
-  model.transform_epochs = 100;  // what a default fit gives
-  const MatrixXf cells = classes.draw(4096, 55, labels).cast<float>();
-  MatrixXf out(4096, 3);
-  const auto start = std::chrono::steady_clock::now();
-  const std::clock_t cpuStart = std::clock();
-  transformUmap(model, cells, out);
-  const double cpu = static_cast<double>(std::clock() - cpuStart) / CLOCKS_PER_SEC;
-  std::cout << "UMAP transform 4096 cells, 5000 points d=192 (" << model.transform_epochs
-            << " epochs): " << secondsSince(start) << " s wall, " << cpu << " s CPU\n";
-  CHECK(out.allFinite());
-  CHECK(cpu < 10);
 }
