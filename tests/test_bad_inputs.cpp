@@ -99,19 +99,6 @@ const Shared& shared() {
 
 // ---- Helpers that write bad inputs ------------------------------------------
 
-std::string readBytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void writeBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(f.good());
-}
-
 std::string lengthPrefix(uint64_t n) {
   std::string out;
   for (int i = 0; i < 8; ++i, n >>= 8) out.push_back(static_cast<char>(n & 0xff));
@@ -136,7 +123,7 @@ std::string editSafetensorsHeader(const std::string& dir,
                                   const std::function<void(CPLJSONObject&)>& edit) {
   copyModel(dir);
   const std::string file = dir + "/model.safetensors";
-  const std::string bytes = readBytes(file);
+  const std::string bytes = readFileBytes(file);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
   CPLJSONDocument doc;
@@ -144,7 +131,7 @@ std::string editSafetensorsHeader(const std::string& dir,
   CPLJSONObject root = doc.GetRoot();
   edit(root);
   const std::string header = root.Format(CPLJSONObject::PrettyFormat::Plain);
-  writeBytes(file, lengthPrefix(header.size()) + header + bytes.substr(8 + n));
+  writeFileBytes(file, lengthPrefix(header.size()) + header + bytes.substr(8 + n));
   return dir;
 }
 
@@ -199,12 +186,12 @@ std::string writeGarbageTorchScript(const std::string& path) {
       writer.writeRecord(name, garbage.data(), garbage.size());
     writer.writeEndOfFile();
   }
-  writeBytes(path + ".json", R"({"input_size": 32, "patch_size": 16})");
+  writeFileBytes(path + ".json", R"({"input_size": 32, "patch_size": 16})");
   return path;
 }
 
 std::string writeText(const std::string& path, const std::string& text) {
-  writeBytes(path, text);
+  writeFileBytes(path, text);
   return path;
 }
 
@@ -357,7 +344,7 @@ const std::vector<BadRow>& badRows() {
       {"model: an empty weights file",
        [](const std::string& dir) {
          copyModel(dir + "/m");
-         writeBytes(dir + "/m/model.safetensors", "");
+         writeFileBytes(dir + "/m/model.safetensors", "");
          return withModel(dir + "/m");
        },
        Call::Open,
@@ -366,8 +353,8 @@ const std::vector<BadRow>& badRows() {
        [](const std::string& dir) {
          copyModel(dir + "/m");
          const std::string file = dir + "/m/model.safetensors";
-         const std::string bytes = readBytes(file);
-         writeBytes(file, bytes.substr(0, bytes.size() - 100));
+         const std::string bytes = readFileBytes(file);
+         writeFileBytes(file, bytes.substr(0, bytes.size() - 100));
          return withModel(dir + "/m");
        },
        Call::Open,
@@ -376,9 +363,9 @@ const std::vector<BadRow>& badRows() {
        [](const std::string& dir) {
          copyModel(dir + "/m");
          const std::string file = dir + "/m/model.safetensors";
-         std::string bytes = readBytes(file);
+         std::string bytes = readFileBytes(file);
          bytes.replace(0, 8, lengthPrefix(bytes.size() + 1000));
-         writeBytes(file, bytes);
+         writeFileBytes(file, bytes);
          return withModel(dir + "/m");
        },
        Call::Open,
@@ -463,10 +450,10 @@ const std::vector<BadRow>& badRows() {
       {"config.json: not UTF-8 (UTF-16 with a byte order mark)",
        [](const std::string& dir) {
          copyModel(dir + "/m");
-         const std::string text = readBytes(dir + "/m/config.json");
+         const std::string text = readFileBytes(dir + "/m/config.json");
          std::string utf16 = "\xff\xfe";
          for (const char c : text) utf16 += std::string(1, c) + '\0';
-         writeBytes(dir + "/m/config.json", utf16);
+         writeFileBytes(dir + "/m/config.json", utf16);
          return withModel(dir + "/m");
        },
        Call::Open,
@@ -543,9 +530,9 @@ const std::vector<BadRow>& badRows() {
          const std::string bytes = [&] {
            const std::string p = dir + "/whole.pth";
            REQUIRE_FALSE(writePickledStateDict(p, shared().weights).empty());
-           return readBytes(p);
+           return readFileBytes(p);
          }();
-         writeBytes(dir + "/m/model.pth", bytes.substr(0, bytes.size() / 2));
+         writeFileBytes(dir + "/m/model.pth", bytes.substr(0, bytes.size() / 2));
          return withModel(dir + "/m");
        },
        Call::Open,
@@ -555,8 +542,9 @@ const std::vector<BadRow>& badRows() {
          copyModel(dir + "/m");
          VSIUnlink((dir + "/m/model.safetensors").c_str());
          // What torch.save(..., _use_new_zipfile_serialization=False) starts with.
-         writeBytes(dir + "/m/model.pth",
-                    std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15));
+         writeFileBytes(
+             dir + "/m/model.pth",
+             std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15));
          return withModel(dir + "/m");
        },
        Call::Open,
@@ -900,19 +888,7 @@ const std::vector<BadRow>& badRows() {
          const std::string tif = dir + "/damaged.tif";
          writeRaster(tif, 64, 64, 3, GDT_Byte, [](int x, int y, int b) { return x + y + b; },
                      {"TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16", "COMPRESS=DEFLATE"});
-         // Garbage over the compressed bytes of block (1, 1) of band 1.
-         GUIntBig offset = 0, size = 0;
-         {
-           DatasetPtr ds(GDALDataset::Open(tif.c_str(), GDAL_OF_RASTER));
-           REQUIRE(ds);
-           GDALRasterBand* band = ds->GetRasterBand(1);
-           offset = CPLScanUIntBig(band->GetMetadataItem("BLOCK_OFFSET_1_1", "TIFF"), 32);
-           size = CPLScanUIntBig(band->GetMetadataItem("BLOCK_SIZE_1_1", "TIFF"), 32);
-         }
-         REQUIRE(size > 0);
-         std::string bytes = readBytes(tif);
-         for (GUIntBig i = 0; i < size; ++i) bytes[offset + i] = static_cast<char>(0xa5 ^ i);
-         writeBytes(tif, bytes);
+         damageTiffBlock(tif, 1, 1);
          // NORMALIZE=model: the open reads no pixels.
          return featuresOf(tif, {{"NORMALIZE", "model"}});
        },

@@ -10,9 +10,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,37 +25,6 @@ constexpr int kSize = 256;  // input pixels a side
 constexpr int kTile = 64;   // model input = TILE_SIZE = STRIDE: one tile per 4 x 4-cell block
 constexpr int kBlock = 4;   // feature cells per block side
 constexpr int kBlocks = kSize / kTile;
-
-std::string readBytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void writeBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(f.good());
-}
-
-// Garbage over the compressed bytes of the 16 x 16 TIFF block (bx, by) of band 1.
-void damageBlock(const std::string& tif, int bx, int by) {
-  GUIntBig offset = 0, size = 0;
-  {
-    DatasetPtr ds(GDALDataset::Open(tif.c_str(), GDAL_OF_RASTER));
-    REQUIRE(ds);
-    GDALRasterBand* band = ds->GetRasterBand(1);
-    offset =
-        CPLScanUIntBig(band->GetMetadataItem(CPLSPrintf("BLOCK_OFFSET_%d_%d", bx, by), "TIFF"), 32);
-    size =
-        CPLScanUIntBig(band->GetMetadataItem(CPLSPrintf("BLOCK_SIZE_%d_%d", bx, by), "TIFF"), 32);
-  }
-  REQUIRE(size > 0);
-  std::string bytes = readBytes(tif);
-  for (GUIntBig i = 0; i < size; ++i) bytes[offset + i] = static_cast<char>(0xa5 ^ i);
-  writeBytes(tif, bytes);
-}
 
 CPLErr readBlock(GDALDataset* ds, int bx, int by, std::vector<float>& out) {
   const int bands = ds->GetRasterCount();
@@ -78,7 +45,7 @@ TEST_CASE("an input read error fails only the reads that need it, and nothing wr
                 [](int x, int y, int b) { return (x * 5 + y * 3 + b * 60) % 251; },
                 {"TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16", "COMPRESS=DEFLATE"});
   // TIFF block (5, 5), pixels 80..95: inside feature block (1, 1).
-  damageBlock(damaged, 5, 5);
+  damageTiffBlock(damaged, 5, 5);
   const std::string cacheDir = dir.file("tiles");
   // NORMALIZE=model: the open reads no pixels, so the error comes at read time.
   const std::map<std::string, std::string> options{

@@ -45,19 +45,6 @@ KILL_AFTER = 40  # entries on disk when the writer is killed
 TOLERANCE = 1e-5
 
 
-def make_model(folder):
-    tool = os.environ.get("VITFEAT_MAKE_MODEL",
-                          os.path.join(common.REPO, "build", "tools", "vitfeat_make_model"))
-    if not os.access(tool, os.X_OK):
-        print(f"FAIL: {tool} not found; build vitfeat (or set VITFEAT_MAKE_MODEL)")
-        sys.exit(1)
-    model = os.path.join(folder, "vit_random")
-    subprocess.run([tool, model, "--arch", "vit_tiny_patch16_224", "--depth", "1",
-                    "--embed-dim", "32", "--heads", "2", "--input-size", str(TILE),
-                    "--seed", "5"], check=True)
-    return model
-
-
 def write_scene(path):
     rng = np.random.default_rng(9)
     rows, cols = np.mgrid[0:SIZE, 0:SIZE]
@@ -97,7 +84,7 @@ def main():
     checks = common.Checks()
     work = tempfile.mkdtemp(prefix="vitfeat-killed-")
     try:
-        model = make_model(work)
+        model = common.make_model(work, depth=1, embed_dim=32, heads=2, input_size=TILE, seed=5)
         scene = os.path.join(work, "scene.tif")
         write_scene(scene)
         cache = os.path.join(work, "tiles")

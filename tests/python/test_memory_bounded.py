@@ -37,19 +37,6 @@ SMALL, LARGE = 1024, 4096
 ALLOWED_GROWTH_MB = 128
 
 
-def make_model(folder):
-    tool = os.environ.get("VITFEAT_MAKE_MODEL",
-                          os.path.join(common.REPO, "build", "tools", "vitfeat_make_model"))
-    if not os.access(tool, os.X_OK):
-        print(f"FAIL: {tool} not found; build vitfeat (or set VITFEAT_MAKE_MODEL)")
-        sys.exit(1)
-    model = os.path.join(folder, "vit_random")
-    subprocess.run([tool, model, "--arch", "vit_tiny_patch16_224", "--depth", "1",
-                    "--embed-dim", "32", "--heads", "2", "--input-size", "64", "--seed", "8"],
-                   check=True, stdout=subprocess.DEVNULL)
-    return model
-
-
 def write_scene(path, size):
     ds = gdal.GetDriverByName("GTiff").Create(path, size, size, 3, gdal.GDT_Byte, ["TILED=YES"])
     ds.SetGeoTransform((500000.0, 10.0, 0.0, 5200000.0, 0.0, -10.0))
@@ -76,7 +63,7 @@ def main():
     checks = common.Checks()
     work = tempfile.mkdtemp(prefix="vitfeat-memory-")
     try:
-        model = make_model(work)
+        model = common.make_model(work, depth=1, embed_dim=32, heads=2, input_size=64, seed=8)
         peaks = {}
         for size in (SMALL, LARGE):  # children's maximum only grows: small first
             scene = os.path.join(work, f"scene{size}.tif")

@@ -79,20 +79,6 @@ def feature_array(path, options, chunks=None):
     return da.block(grid)
 
 
-def make_model(folder):
-    """A seeded random ViT-Ti-like model folder (config.json + model.safetensors)."""
-    tool = os.environ.get("VITFEAT_MAKE_MODEL",
-                          os.path.join(common.REPO, "build", "tools", "vitfeat_make_model"))
-    if not os.access(tool, os.X_OK):
-        print(f"FAIL: {tool} not found; build vitfeat (or set VITFEAT_MAKE_MODEL)")
-        sys.exit(1)
-    model = os.path.join(folder, "vit_random")
-    subprocess.run([tool, model, "--arch", "vit_tiny_patch16_224", "--depth", "2",
-                    "--embed-dim", str(FEATURES), "--heads", "3", "--input-size", "64",
-                    "--seed", "11"], check=True)
-    return model
-
-
 def write_scene(path):
     """4 bands, UInt16, smooth patterns and noise, nodata 0 on whole cells of the
     feature grid (rows 48-95, columns 80-127), EPSG:32633 with 10 m pixels."""
@@ -229,7 +215,8 @@ def main():
           f"GDAL_DRIVER_PATH={os.environ['GDAL_DRIVER_PATH']}")
     checks = common.Checks()
     with tempfile.TemporaryDirectory(prefix="vitfeat_recipes_") as folder:
-        model = make_model(folder)
+        model = common.make_model(folder, depth=2, embed_dim=FEATURES, heads=3, input_size=64,
+                                  seed=11)
         scene = os.path.join(folder, "scene.tif")
         write_scene(scene)
         path = "VITFEAT:" + scene

@@ -22,6 +22,24 @@ def set_environment():
     os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+def make_model(folder, depth, embed_dim, heads, input_size, seed):
+    """A seeded random ViT-Ti-like model folder (config.json + model.safetensors,
+    patch 16) made by vitfeat_make_model; returns its path."""
+    import subprocess
+
+    tool = os.environ.get("VITFEAT_MAKE_MODEL",
+                          os.path.join(REPO, "build", "tools", "vitfeat_make_model"))
+    if not os.access(tool, os.X_OK):
+        print(f"FAIL: {tool} not found; build vitfeat (or set VITFEAT_MAKE_MODEL)")
+        sys.exit(1)
+    model = os.path.join(folder, "vit_random")
+    subprocess.run([tool, model, "--arch", "vit_tiny_patch16_224", "--depth", str(depth),
+                    "--embed-dim", str(embed_dim), "--heads", str(heads),
+                    "--input-size", str(input_size), "--seed", str(seed)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return model
+
+
 def require_modules(*names):
     """Imports the named modules; a missing one skips the test (exit code 77)."""
     import importlib

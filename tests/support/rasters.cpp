@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "driver/register.h"
@@ -80,6 +82,37 @@ std::vector<float> readWindow(GDALDataset* ds, int x0, int y0, int w, int h) {
                    nullptr) != CE_None)
     throw std::runtime_error(std::string("read failed: ") + CPLGetLastErrorMsg());
   return out;
+}
+
+std::string readFileBytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+void writeFileBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!f.good()) throw std::runtime_error("cannot write " + path);
+}
+
+void damageTiffBlock(const std::string& path, int bx, int by) {
+  GUIntBig offset = 0, size = 0;
+  {
+    DatasetPtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+    if (!ds) throw std::runtime_error("cannot open " + path);
+    GDALRasterBand* band = ds->GetRasterBand(1);
+    const char* o = band->GetMetadataItem(CPLSPrintf("BLOCK_OFFSET_%d_%d", bx, by), "TIFF");
+    const char* n = band->GetMetadataItem(CPLSPrintf("BLOCK_SIZE_%d_%d", bx, by), "TIFF");
+    if (o) offset = CPLScanUIntBig(o, 32);
+    if (n) size = CPLScanUIntBig(n, 32);
+  }
+  if (size == 0) throw std::runtime_error(path + " has no such TIFF block");
+  std::string bytes = readFileBytes(path);
+  for (GUIntBig i = 0; i < size; ++i) bytes[offset + i] = static_cast<char>(0xa5 ^ i);
+  writeFileBytes(path, bytes);
 }
 
 std::string runCommand(const std::string& command, int* status) {

@@ -53,6 +53,14 @@ inline std::vector<float> readAll(GDALDataset* ds) {
   return readWindow(ds, 0, 0, ds->GetRasterXSize(), ds->GetRasterYSize());
 }
 
+// A whole file's bytes, and a file written from bytes (throws when it cannot).
+std::string readFileBytes(const std::string& path);
+void writeFileBytes(const std::string& path, const std::string& bytes);
+
+// Overwrites with garbage the compressed bytes of TIFF block (bx, by) of band
+// 1 of a tiled, compressed GeoTIFF: reading that block then fails in libtiff.
+void damageTiffBlock(const std::string& path, int bx, int by);
+
 // Output of a command line (stdout and stderr), and its exit status.
 std::string runCommand(const std::string& command, int* status);
 
