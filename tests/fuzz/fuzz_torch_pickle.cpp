@@ -14,6 +14,7 @@
 
 #include "models/state_dict.h"
 #include "tests/fuzz/fuzz_support.h"
+#include "tests/fuzz/state_dict_checks.h"
 
 using vitfeat::fuzz::MemFile;
 
@@ -51,9 +52,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto sd = vitfeat::fuzz::expectErrorOnFailure(
       "readTorchCheckpoint", [&] { return vitfeat::readTorchCheckpoint(file.path()); });
   if (!sd) return 0;
-  for (const auto& [key, t] : *sd) {
-    if (t.scalar_type() != torch::kFloat32 || !t.is_contiguous() || !t.device().is_cpu())
-      MemFile::abortWith("tensor '" + key + "' is not contiguous CPU float32");
-  }
+  vitfeat::fuzz::requireFloat32Tensors(*sd);
   return 0;
 }
