@@ -89,6 +89,19 @@ unsigned long long counter(GDALDataset* ds, const char* name) {
   return std::strtoull(v, nullptr, 10);
 }
 
+// A tiny model and a 200 x 150 raster (6 x 4 tiles of 64 px at STRIDE 32),
+// with a cache folder beside them: what the driver-level tests below read.
+struct DriverScene {
+  TempDir dir;
+  std::string model, source = dir.file("source.tif"), cacheDir = dir.file("tiles");
+  DriverScene() {
+    setupGdal();
+    model = writeTinyModel(dir.file("vit"), 64, 1, 32, 5);
+    writeRaster(source, 200, 150, 3, GDT_Byte,
+                [](int x, int y, int b) { return (x * 3 + y * 5 + b * 40) % 256; });
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a saved tile is loaded bit for bit by another store") {
@@ -188,13 +201,8 @@ TEST_CASE("a read-only cache folder warns once and reads go on") {
 // ignored, so writes past it fail with EFBIG as on a full file system): reads
 // go on with one warning, and no entry or temporary file is left behind.
 TEST_CASE("a full cache disk warns once and reads go on") {
-  setupGdal();
-  TempDir dir;
-  const std::string model = writeTinyModel(dir.file("vit"), 64, 1, 32, 5);
-  const std::string source = dir.file("source.tif");
-  writeRaster(source, 200, 150, 3, GDT_Byte,
-              [](int x, int y, int b) { return (x * 3 + y * 5 + b * 40) % 256; });
-  const std::string cacheDir = dir.file("tiles");
+  const DriverScene scene;
+  const std::string &model = scene.model, &source = scene.source, &cacheDir = scene.cacheDir;
   std::map<std::string, std::string> options{
       {"MODEL", model}, {"CACHE_MB", "0"}, {"STRIDE", "32"}, {"OVERVIEWS", "NONE"}};
   std::vector<float> reference;
@@ -245,13 +253,8 @@ TEST_CASE("a full cache disk warns once and reads go on") {
 }
 
 TEST_CASE("the driver reuses tiles from CACHE_DIR across opens and recomputes corrupt ones") {
-  setupGdal();
-  TempDir dir;
-  const std::string model = writeTinyModel(dir.file("vit"), 64, 1, 32, 5);
-  const std::string source = dir.file("source.tif");
-  writeRaster(source, 200, 150, 3, GDT_Byte,
-              [](int x, int y, int b) { return (x * 3 + y * 5 + b * 40) % 256; });
-  const std::string cacheDir = dir.file("tiles");
+  const DriverScene scene;
+  const std::string &model = scene.model, &source = scene.source, &cacheDir = scene.cacheDir;
   const std::map<std::string, std::string> options{{"MODEL", model},
                                                    {"CACHE_DIR", cacheDir},
                                                    {"CACHE_MB", "0"},
@@ -311,7 +314,7 @@ TEST_CASE("the driver reuses tiles from CACHE_DIR across opens and recomputes co
   // Another dtype or another model is another key: nothing is reused.
   {
     std::map<std::string, std::string> other = options;
-    other["MODEL"] = writeTinyModel(dir.file("vit2"), 64, 1, 32, 6);
+    other["MODEL"] = writeTinyModel(scene.dir.file("vit2"), 64, 1, 32, 6);
     auto ds = openFeatures(source, other);
     REQUIRE(ds);
     readAll(ds.get());
