@@ -232,14 +232,16 @@ std::string uniqueSuffix() {
 }
 
 struct WriteTarget {
-  VSILFILE* fp;
+  VSILFILE* fp = nullptr;
   vsi_l_offset written = 0;
   bool failed = false;
+  Sha256 hash;  // of the bytes received, checked against the hub's digest
 };
 
 size_t writeToFile(void* buffer, size_t size, size_t count, void* arg) {
   auto* target = static_cast<WriteTarget*>(arg);
   const size_t done = VSIFWriteL(buffer, size, count, target->fp);
+  target->hash.update(buffer, done * size);
   target->written += static_cast<vsi_l_offset>(done) * size;
   // Returning less than count makes curl abort the transfer.
   if (done != count) target->failed = true;
@@ -369,7 +371,8 @@ std::string fetchOnce(const std::string& url, const std::string& dest, CSLConstL
     outcome = {"cannot create " + dest, false};
     return "";
   }
-  WriteTarget target{fp};
+  WriteTarget target;
+  target.fp = fp;
   ProgressState progress{url};
   // GDAL reports HTTP errors itself too; the result carries them, and the one
   // error a failed download raises (below) names the URL and every detail.
@@ -388,14 +391,11 @@ std::string fetchOnce(const std::string& url, const std::string& dest, CSLConstL
 
   const std::string expected = announcedSha256(result->papszHeaders);
   if (!expected.empty()) {
-    const auto actual = sha256File(dest);
-    if (!actual) {
-      outcome = {"cannot read back " + dest, false};
-    } else if (*actual != expected) {
-      outcome = {"the data received has SHA-256 " + *actual + ", not the " + expected +
+    const std::string actual = Sha256::hex(target.hash.digest());
+    if (actual != expected)
+      outcome = {"the data received has SHA-256 " + actual + ", not the " + expected +
                      " the server announced: the transfer was corrupted",
                  true};
-    }
   }
   return lastHeader(result->papszHeaders, "X-Repo-Commit");
 }
