@@ -4,13 +4,18 @@
 // depend on their values.
 //
 //   vit_bench [--arch vit_tiny_patch16_224] [--batch 8] [--threads 2]
-//             [--dtype float32|bfloat16|all] [--size N] [--seconds 5]
+//             [--dtype float32|bfloat16|float16|all] [--size N] [--seconds 5]
+//             [--device cpu|cuda]
+//
+// On CUDA the batch starts and ends in CPU memory, as in the driver, so the
+// figures include the copies; float16 is measured there too.
 //
 // --arch also takes samvit_base_patch16 (SAM's image encoder), and the
 // remote-sensing encoders ssl4eo_moco_vit_small_patch16 (13 bands, 6 heads, no
 // final norm) and dofa_vit_base_patch16 (4 bands; the wavelength-generated patch
 // embedding is computed once at open, so the forward is a ViT-B/16's).
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -36,6 +41,7 @@ struct Args {
   std::string dtype = "all";
   int size = 0;
   double seconds = 5;
+  std::string device = "cpu";
 };
 
 Args parse(int argc, char** argv) {
@@ -52,6 +58,8 @@ Args parse(int argc, char** argv) {
       a.dtype = v;
     else if (k == "--size")
       a.size = std::stoi(v);
+    else if (k == "--device")
+      a.device = v;
     else if (k == "--seconds")
       a.seconds = std::stod(v);
     else {
@@ -85,11 +93,26 @@ double rate(F&& fn, double seconds) {
   return calls / elapsed;
 }
 
-double matmulFlops(torch::ScalarType t, double seconds) {
-  const int64_t n = 1024;
-  const torch::Tensor a = torch::randn({n, n}).to(t), b = torch::randn({n, n}).to(t);
+// On CUDA, larger products (a GPU needs them to reach its peak), each waited for.
+double matmulFlops(torch::ScalarType t, double seconds, const torch::Device& device) {
+  const int64_t n = device.is_cuda() ? 8192 : 1024;
+  const torch::Tensor a = torch::randn({n, n}).to(device, t),
+                      b = torch::randn({n, n}).to(device, t);
   c10::InferenceMode guard;
-  return 2.0 * n * n * n * rate([&] { (void)a.matmul(b); }, seconds);
+  return 2.0 * n * n * n *
+         rate(
+             [&] {
+               (void)a.matmul(b);
+               if (device.is_cuda()) torch::cuda::synchronize();
+             },
+             seconds);
+}
+
+std::vector<std::string> dtypesFor(const Args& args, const torch::Device& device) {
+  std::vector<std::string> all{"float32", "bfloat16"};
+  if (device.is_cuda()) all.push_back("float16");
+  if (args.dtype == "all") return all;
+  return {args.dtype};
 }
 
 // Multiply-adds x2 of one forward, counted from the layer shapes.
@@ -137,7 +160,8 @@ std::optional<ViTConfig> benchConfig(const std::string& arch) {
   return vitConfigFromArchitecture(arch);
 }
 
-int benchSam(const Args& args, int threads, double f32, double b16) {
+int benchSam(const Args& args, int threads, const torch::Device& device, double f32, double b16,
+             double f16) {
   SamConfig config;  // samvit_base_patch16
   config.architecture = args.arch;
   const int size = args.size > 0 ? args.size : config.img_size;
@@ -146,10 +170,9 @@ int benchSam(const Args& args, int threads, double f32, double b16) {
   StateDict sd;
   for (const auto& p : random->named_parameters()) sd[p.key()] = p.value().detach();
   const double perImage = samForwardFlops(config, size);
-  for (const std::string dtype : {"float32", "bfloat16"}) {
-    if (args.dtype != "all" && args.dtype != dtype) continue;
+  for (const std::string& dtype : dtypesFor(args, device)) {
     EncoderOptions o;
-    o.device = "cpu";
+    o.device = args.device;
     o.dtype = dtype;
     o.num_threads = threads;
     auto enc = createSamEncoder(config, sd, "<random " + args.arch + ">", o);
@@ -157,7 +180,7 @@ int benchSam(const Args& args, int threads, double f32, double b16) {
     const torch::Tensor x = torch::randn({args.batch, 3, size, size});
     const double ips = args.batch * rate([&] { (void)enc->forward(x); }, args.seconds);
     const double achieved = ips * perImage;
-    const double peak = dtype == "float32" ? f32 : b16;
+    const double peak = dtype == "float32" ? f32 : dtype == "bfloat16" ? b16 : f16;
     std::printf("%s %s %dx%d batch %d: %.3f images/s, %.1f GFLOP/s = %.0f%% of %s matmul\n",
                 args.arch.c_str(), dtype.c_str(), size, size, args.batch, ips, achieved / 1e9,
                 100.0 * achieved / peak, dtype.c_str());
@@ -175,12 +198,21 @@ int main(int argc, char** argv) {
   if (!config) return 1;
   const int size = args.size > 0 ? args.size : config->input_height;
 
-  std::printf("machine: %s, LibTorch %s, %d threads\n", cpuModel().c_str(), TORCH_VERSION, threads);
-  const double f32 = matmulFlops(torch::kFloat32, args.seconds / 2);
-  const double b16 = matmulFlops(torch::kBFloat16, args.seconds / 2);
-  std::printf("matmul 1024x1024: float32 %.1f GFLOP/s, bfloat16 %.1f GFLOP/s\n", f32 / 1e9,
+  const auto device = resolveDevice(args.device);
+  if (!device) return 1;
+  applyCudaPrecision(*device, torch::kFloat32);
+  std::printf("machine: %s, LibTorch %s, %d threads, device %s\n", cpuModel().c_str(),
+              TORCH_VERSION, threads, device->str().c_str());
+  const double f32 = matmulFlops(torch::kFloat32, args.seconds / 2, *device);
+  const double b16 = matmulFlops(torch::kBFloat16, args.seconds / 2, *device);
+  const double f16 =
+      device->is_cuda() ? matmulFlops(torch::kFloat16, args.seconds / 2, *device) : 0;
+  const int n = device->is_cuda() ? 8192 : 1024;
+  std::printf("matmul %dx%d: float32 %.1f GFLOP/s, bfloat16 %.1f GFLOP/s", n, n, f32 / 1e9,
               b16 / 1e9);
-  if (sam) return benchSam(args, threads, f32, b16);
+  if (device->is_cuda()) std::printf(", float16 %.1f GFLOP/s", f16 / 1e9);
+  std::printf("\n");
+  if (sam) return benchSam(args, threads, *device, f32, b16, f16);
 
   // A randomly initialised model, loaded through the same path as real weights.
   VisionTransformer random(*config);
@@ -189,10 +221,9 @@ int main(int argc, char** argv) {
   for (const auto& p : random->named_parameters()) sd[p.key()] = p.value().detach();
 
   const double perImage = forwardFlops(*config, size);
-  for (const std::string dtype : {"float32", "bfloat16"}) {
-    if (args.dtype != "all" && args.dtype != dtype) continue;
+  for (const std::string& dtype : dtypesFor(args, *device)) {
     EncoderOptions o;
-    o.device = "cpu";
+    o.device = args.device;
     o.dtype = dtype;
     o.num_threads = threads;
     auto enc = createViTEncoder(*config, sd, "<random " + args.arch + ">", o);
@@ -200,7 +231,7 @@ int main(int argc, char** argv) {
     const torch::Tensor x = torch::randn({args.batch, config->in_chans, size, size});
     const double ips = args.batch * rate([&] { (void)enc->forward(x); }, args.seconds);
     const double achieved = ips * perImage;
-    const double peak = dtype == "float32" ? f32 : b16;
+    const double peak = dtype == "float32" ? f32 : dtype == "bfloat16" ? b16 : f16;
     std::printf("%s %s %dx%d batch %d: %.2f images/s, %.1f GFLOP/s = %.0f%% of %s matmul\n",
                 args.arch.c_str(), dtype.c_str(), size, size, args.batch, ips, achieved / 1e9,
                 100.0 * achieved / peak, dtype.c_str());

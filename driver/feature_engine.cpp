@@ -13,13 +13,16 @@
 #include <future>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <tuple>
+
+#include "driver/cpu_turn.h"
+#include "models/runtime.h"
 
 namespace vitfeat {
 
 namespace {
 std::atomic<uint64_t> processComputed{0};
-std::mutex cpuInferenceMutex;
 }  // namespace
 
 uint64_t FeatureEngine::processTilesComputed() { return processComputed; }
@@ -32,6 +35,7 @@ FeatureEngine::FeatureEngine(TileGrid grid, std::unique_ptr<TileReader> reader,
       reader_(std::move(reader)),
       encoder_(std::move(encoder)),
       cache_(std::move(cache)),
+      inFlight_(processInFlightTiles()),
       store_(std::move(store)),
       configKey_(std::move(configKey)),
       blend_(blend),
@@ -75,7 +79,9 @@ FeatureEngine::BatchInput FeatureEngine::readBatch(const std::vector<TileIndex>&
       images.push_back(std::move(input->image));
       in.valid.push_back(std::move(input->cellValid));
     }
-    in.images = torch::stack(images);
+    // Page-locked when the model runs on CUDA, so its copy to the GPU is
+    // asynchronous; done here, on the prefetch thread when pipelined.
+    in.images = pinnedFor(torch::stack(images), encoder_->info().device);
     in.ok = true;
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: reading tiles failed: %s", e.what());
@@ -90,25 +96,59 @@ bool FeatureEngine::runBatch(const std::vector<TileIndex>& tiles, const std::vec
   for (const auto& [level, number, message] : in.errors)
     CPLError(level, number, "%s", message.c_str());
   if (!in.ok) return false;
-  // One model call at a time on the CPU, whichever dataset handle asks (QGIS
-  // renders with one handle per thread): each call uses every core, and
-  // several at once would only oversubscribe them.
-  std::unique_lock<std::mutex> lock;
-  if (encoder_->info().device == "cpu") lock = std::unique_lock<std::mutex>(cpuInferenceMutex);
-  // Tiles another handle computed while this one waited are not computed again.
-  std::vector<size_t> run;
+  // Tiles another handle computed since the strip began are taken from the
+  // cache; those another handle is computing now are waited for, not computed
+  // again. Without a cache there is nothing to hand over: all are computed here.
+  TileClaims claims(inFlight_.get());
+  std::vector<size_t> mine, theirs;  // positions in batch
   for (size_t k = 0; k < batch.size(); ++k) {
-    const size_t i = batch[k];
-    if (cache_ && (have[i] = cache_->get(key(tiles[i]))))
+    const TileKey tileKey = key(tiles[batch[k]]);
+    if (cache_ && (have[batch[k]] = cache_->get(tileKey)))
+      ++reused_;
+    else if (!cache_ || claims.claim(tileKey))
+      mine.push_back(k);
+    else
+      theirs.push_back(k);
+  }
+  if (!infer(tiles, batch, mine, in, have)) return false;
+  claims.release();
+  std::vector<size_t> retry;
+  for (const size_t k : theirs) {
+    const TileKey tileKey = key(tiles[batch[k]]);
+    inFlight_->wait(tileKey);
+    if ((have[batch[k]] = cache_->get(tileKey)))
       ++reused_;
     else
+      retry.push_back(k);  // the other handle failed, or its tile was evicted already
+  }
+  return infer(tiles, batch, retry, in, have);
+}
+
+bool FeatureEngine::infer(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch,
+                          const std::vector<size_t>& rows, const BatchInput& in,
+                          std::vector<std::shared_ptr<const TileFeatures>>& have) {
+  if (rows.empty()) return true;
+  // On the CPU, one model call at a time (cpu_turn.h): each call uses every core.
+  std::optional<CpuTurn> turn;
+  if (encoder_->info().device == "cpu") turn.emplace();
+  // Another process may have written some of these tiles to CACHE_DIR while
+  // this one waited for its turn.
+  std::vector<size_t> run;
+  for (const size_t k : rows) {
+    const size_t i = batch[k];
+    if (store_ && (have[i] = store_->load(key(tiles[i])))) {
+      ++fromDisk_;
+      ++reused_;
+      if (cache_) cache_->put(key(tiles[i]), have[i]);
+    } else {
       run.push_back(k);
+    }
   }
   if (run.empty()) return true;
   torch::Tensor images = in.images;
   if (run.size() < batch.size()) {
-    std::vector<int64_t> rows(run.begin(), run.end());
-    images = images.index_select(0, torch::tensor(rows, torch::kLong));
+    std::vector<int64_t> selected(run.begin(), run.end());
+    images = images.index_select(0, torch::tensor(selected, torch::kLong));
   }
   torch::Tensor out;
   try {
@@ -125,11 +165,12 @@ bool FeatureEngine::runBatch(const std::vector<TileIndex>& tiles, const std::vec
              c10::str(out.sizes()).c_str(), run.size(), g, g, D);
     return false;
   }
+  // Stored before the turn ends, so that a process waiting for it finds them.
   for (size_t r = 0; r < run.size(); ++r) {
     auto tile = std::make_shared<TileFeatures>(g, D);
     std::memcpy(tile->grid.data(), out[static_cast<int64_t>(r)].data_ptr<float>(),
                 tile->grid.size() * sizeof(float));
-    tile->valid = std::move(in.valid[run[r]]);
+    tile->valid = in.valid[run[r]];
     const size_t i = batch[run[r]];
     if (cache_) cache_->put(key(tiles[i]), tile);
     if (store_) store_->save(key(tiles[i]), *tile);

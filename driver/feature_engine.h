@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "driver/blender.h"
+#include "driver/in_flight_tiles.h"
 #include "driver/tile_cache.h"
 #include "driver/tile_grid.h"
 #include "driver/tile_reader.h"
@@ -70,15 +71,22 @@ class FeatureEngine {
   // Reads and normalises tiles[i] for the indices in `batch` (may run on
   // another thread: errors are captured, not raised).
   BatchInput readBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch) const;
-  // Re-raises in's errors, runs the model and stores the results in have[i].
+  // Re-raises in's errors, runs the model and stores the results in have[i],
+  // for the tiles that no other handle has computed or is computing.
   bool runBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch,
                 BatchInput& in, std::vector<std::shared_ptr<const TileFeatures>>& have);
+  // The model on the tiles at positions `rows` of batch (those not found on
+  // disk meanwhile); results go to the caches and have[batch[row]].
+  bool infer(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch,
+             const std::vector<size_t>& rows, const BatchInput& in,
+             std::vector<std::shared_ptr<const TileFeatures>>& have);
   TileKey key(const TileIndex& t) const { return {configKey_, t.ix, t.iy}; }
 
   const TileGrid grid_;
   const std::unique_ptr<TileReader> reader_;
   const std::shared_ptr<const Encoder> encoder_;
   const std::shared_ptr<TileCache> cache_;
+  const std::shared_ptr<InFlightTiles> inFlight_;  // shared by every handle, like cache_
   const std::shared_ptr<TileStore> store_;
   const std::string configKey_;
   const BlendMode blend_;

@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 
+#include "driver/coalescing_encoder.h"
 #include "driver/feature_options.h"
 #include "models/encoder_factory.h"
 #include "models/sha256.h"
@@ -17,6 +19,9 @@ namespace vitfeat {
 std::shared_ptr<const Encoder> acquireEncoder(const std::string& model, const EncoderOptions& o) {
   static std::mutex mutex;
   static std::map<std::string, std::weak_ptr<const Encoder>> loaded;
+  // Loads under way, by the most specific key: a second open of the same model
+  // waits for the first one's load; opens of other models do not wait at all.
+  static std::map<std::string, std::shared_future<std::shared_ptr<const Encoder>>> loading;
   const std::string key = model + "|" + o.device + "|" + o.dtype + "|" +
                           std::to_string(o.in_chans) + "|" + std::to_string(o.input_size) + "|" +
                           std::to_string(o.patch_size) + "|" + std::to_string(o.num_prefix_tokens) +
@@ -27,18 +32,50 @@ std::shared_ptr<const Encoder> acquireEncoder(const std::string& model, const En
   // wavelengths do not load another copy.
   std::string wavelengthKey = key + "|wl";
   for (const double w : o.wavelengths) wavelengthKey += CPLSPrintf(",%.9g", w);
-  // Loading holds the lock: two handles opening at once load the model once.
-  const std::lock_guard<std::mutex> lock(mutex);
-  for (const std::string& k : {key, wavelengthKey}) {
-    const auto it = loaded.find(k);
-    if (it == loaded.end()) continue;
-    if (auto existing = it->second.lock()) {
-      if (o.num_threads > 0) configureThreads(o.num_threads);
-      return existing;
+
+  std::promise<std::shared_ptr<const Encoder>> result;
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mutex);
+    for (const std::string& k : {key, wavelengthKey}) {
+      const auto it = loaded.find(k);
+      if (it == loaded.end()) continue;
+      if (auto existing = it->second.lock()) {
+        if (o.num_threads > 0) configureThreads(o.num_threads);
+        return existing;
+      }
     }
+    const auto pending = loading.find(wavelengthKey);
+    if (pending == loading.end()) {
+      loading.emplace(wavelengthKey, result.get_future().share());
+      break;
+    }
+    const auto other = pending->second;
+    lock.unlock();
+    if (auto encoder = other.get()) {
+      if (o.num_threads > 0) configureThreads(o.num_threads);
+      return encoder;
+    }
+    // That load failed: this caller tries itself, so that it gets the errors.
   }
-  std::shared_ptr<const Encoder> encoder(openEncoder(model, o));
-  if (encoder) loaded[encoderUsesWavelengths(encoder->info().name) ? wavelengthKey : key] = encoder;
+
+  std::shared_ptr<const Encoder> encoder;
+  try {
+    // Shared by every handle: their model calls are merged into larger batches.
+    if (std::shared_ptr<const Encoder> opened = openEncoder(model, o))
+      encoder = std::make_shared<CoalescingEncoder>(std::move(opened));
+  } catch (...) {
+    const std::lock_guard<std::mutex> lock(mutex);
+    loading.erase(wavelengthKey);
+    result.set_value(nullptr);
+    throw;
+  }
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (encoder)
+      loaded[encoderUsesWavelengths(encoder->info().name) ? wavelengthKey : key] = encoder;
+    loading.erase(wavelengthKey);
+  }
+  result.set_value(encoder);
   return encoder;
 }
 

@@ -15,6 +15,8 @@ namespace vitfeat {
 // The encoder for (model, device, dtype, channels, TorchScript sizes, encoder
 // family, and for DOFA the band wavelengths), loaded
 // on first use and kept while any dataset holds it. CPLError + nullptr.
+// A second caller for the same model waits for the first one's load; callers
+// for other models do not wait for it (a download can take minutes).
 std::shared_ptr<const Encoder> acquireEncoder(const std::string& model,
                                               const EncoderOptions& options);
 

@@ -52,6 +52,7 @@ std::optional<PreparedWeights> prepareWeights(const StateDict& sd, int storedCha
   if (!device) return std::nullopt;
   const auto dtype = resolveDtype(options.dtype, *device);
   if (!dtype) return std::nullopt;
+  applyCudaPrecision(*device, *dtype);
   PreparedWeights p{*device, *dtype, sd, storedChans};
   if (options.in_chans > 0 && options.in_chans != storedChans) {
     if (!adaptInputConvIn(p.weights, firstConv, options.in_chans, weightsPath)) return std::nullopt;

@@ -64,8 +64,7 @@ class ModuleEncoder final : public Encoder {
                                   ", H, W] with " + size + ", got " + c10::str(x.sizes()));
     }
     c10::InferenceMode inference;
-    const torch::Tensor grid = model_->forwardPatchGrid(x.to(device_, dtype_));
-    return grid.to(torch::kCPU, torch::kFloat32).contiguous();
+    return toHostFloat(model_->forwardPatchGrid(toModelInput(x, device_, dtype_)));
   }
 
  private:

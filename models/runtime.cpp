@@ -1,8 +1,10 @@
 #include "models/runtime.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <cpl_conv.h>
 #include <cpl_error.h>
+#include <cpl_string.h>
 #include <torch/cuda.h>
 
 #include <cctype>
@@ -99,6 +101,33 @@ int configureThreads(int n) {
   // Debian's LibTorch starts with a single intra-op thread.
   if (at::get_num_threads() != n) at::set_num_threads(n);
   return n;
+}
+
+void applyCudaPrecision(const torch::Device& device, torch::ScalarType dtype) {
+  if (!device.is_cuda() || dtype != torch::kFloat32) return;
+  const bool tf32 = CPLTestBool(CPLGetConfigOption("VITFEAT_CUDA_TF32", "NO"));
+  at::globalContext().setAllowTF32CuDNN(tf32);
+  at::globalContext().setAllowTF32CuBLAS(tf32);
+}
+
+torch::Tensor toModelInput(const torch::Tensor& x, const torch::Device& device,
+                           torch::ScalarType dtype) {
+  if (!device.is_cuda()) return x.to(device, dtype);
+  const torch::Tensor pinned = x.is_pinned() ? x : x.contiguous().pin_memory();
+  return pinned.to(device, /*non_blocking=*/true).to(dtype);
+}
+
+torch::Tensor toHostFloat(const torch::Tensor& y) {
+  if (!y.is_cuda()) return y.to(torch::kFloat32).contiguous();
+  const torch::Tensor f = y.to(torch::kFloat32).contiguous();
+  torch::Tensor host =
+      torch::empty(f.sizes(), torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+  host.copy_(f);  // blocking: the model's kernels and the copy are done on return
+  return host;
+}
+
+torch::Tensor pinnedFor(const torch::Tensor& x, const std::string& device) {
+  return device.rfind("cuda", 0) == 0 ? x.contiguous().pin_memory() : x;
 }
 
 }  // namespace vitfeat

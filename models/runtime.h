@@ -36,4 +36,22 @@ std::string dtypeName(torch::ScalarType t);
 // Sets LibTorch's intra-op threads (process-wide): n, or GDAL_NUM_THREADS, or all cores.
 int configureThreads(int n);
 
+// float32 on CUDA means float32: LibTorch lets cuDNN convolutions (the patch
+// embedding) use TF32, a 10-bit mantissa, by default. Called when a CUDA model
+// is created; turns TF32 off for cuDNN and cuBLAS, process-wide, unless the
+// config option VITFEAT_CUDA_TF32=YES asks for the faster, less exact kernels.
+void applyCudaPrecision(const torch::Device& device, torch::ScalarType dtype);
+
+// A CPU float32 batch as the model's input on device: on CUDA through pinned
+// host memory (already pinned batches are not copied again) and an
+// asynchronous copy, converted to dtype on the GPU.
+torch::Tensor toModelInput(const torch::Tensor& x, const torch::Device& device,
+                           torch::ScalarType dtype);
+// The model's output as a contiguous CPU float32 tensor; from CUDA through
+// pinned memory.
+torch::Tensor toHostFloat(const torch::Tensor& y);
+// x copied into page-locked memory when device is CUDA (so the copy to the GPU
+// can be asynchronous), else x.
+torch::Tensor pinnedFor(const torch::Tensor& x, const std::string& device);
+
 }  // namespace vitfeat

@@ -52,6 +52,7 @@ std::unique_ptr<TorchScriptEncoder> TorchScriptEncoder::open(const std::string& 
   if (!device) return nullptr;
   const auto dtype = resolveDtype(options.dtype, *device);
   if (!dtype) return nullptr;
+  applyCudaPrecision(*device, *dtype);
 
   EncoderInfo info;
   info.name = CPLGetFilename(path.c_str());
@@ -136,10 +137,10 @@ torch::Tensor TorchScriptEncoder::run(const torch::Tensor& x) const {
   {
     const std::lock_guard<std::mutex> lock(mutex_);
     c10::InferenceMode inference;
-    c10::IValue result = module_.forward({x.to(device_, dtype_)});
+    c10::IValue result = module_.forward({toModelInput(x, device_, dtype_)});
     if (result.isTuple()) result = result.toTuple()->elements().at(0);
     if (result.isList()) result = result.toListRef().at(0);
-    out = result.toTensor().to(torch::kCPU, torch::kFloat32);
+    out = toHostFloat(result.toTensor());
   }
   if (out.dim() == 3) {
     const int64_t tokens = out.size(1) - info_.num_prefix_tokens;

@@ -1,7 +1,8 @@
 // Several dataset handles on one dataset, each read from its own thread (as
-// QGIS renders): they share the model and the tile cache, model calls do not
-// run at once on the CPU, a tile one handle computed is not computed again by
-// another, and every handle returns the same values as a lone read.
+// QGIS renders): they share the model and the tile cache, a tile one handle
+// computed or is computing is not computed again by another, whether model
+// calls take turns (the CPU default) or run at once (CUDA, VITFEAT_CPU_LOCK=NO),
+// and every handle returns the same values as a lone read.
 #include <gdal_priv.h>
 
 #include <algorithm>
@@ -23,6 +24,11 @@ using namespace vitfeat::test;
 
 TEST_CASE("handles on several threads share tiles and agree with a lone read") {
   setupGdal();
+  // PROCESS: CPU model calls take turns; NO: they run at once, as on CUDA, and
+  // only the in-flight claims keep a tile from being computed twice.
+  const char* lock = GENERATE("PROCESS", "NO");
+  INFO("VITFEAT_CPU_LOCK=" << lock);
+  ScopedConfig lockMode("VITFEAT_CPU_LOCK", lock);
   TempDir dir;
   const std::string model = writeTinyModel(dir.file("vit"), 64, 2, 32, 9);
   const std::string source = dir.file("source.tif");
@@ -127,6 +133,11 @@ class StartLine {
 // lock) and in GDAL's block cache.
 TEST_CASE("threads each open their own handle on one dataset and read blocks at once") {
   setupGdal();
+  // PROCESS: CPU model calls take turns; NO: they run at once, as on CUDA, and
+  // only the in-flight claims keep a tile from being computed twice.
+  const char* lock = GENERATE("PROCESS", "NO");
+  INFO("VITFEAT_CPU_LOCK=" << lock);
+  ScopedConfig lockMode("VITFEAT_CPU_LOCK", lock);
   TempDir dir;
   const std::string model = writeTinyModel(dir.file("vit"), 64, 2, 32, 5);
   const std::string source = dir.file("source.tif");
@@ -190,8 +201,7 @@ TEST_CASE("threads each open their own handle on one dataset and read blocks at 
         bool ok = true;
         if (t % 2 == 0) {
           for (int b = 1; b <= depth && ok; ++b)
-            ok = ds->GetRasterBand(b)->ReadBlock(x, y, block.data() + (b - 1) * bw * bh) ==
-                 CE_None;
+            ok = ds->GetRasterBand(b)->ReadBlock(x, y, block.data() + (b - 1) * bw * bh) == CE_None;
         } else {
           ok = ds->RasterIO(GF_Read, x * bw, y * bh, cw, ch, block.data(), cw, ch, GDT_Float32,
                             depth, nullptr, sizeof(float), sizeof(float) * bw,

@@ -4,7 +4,8 @@
 #include <cpl_conv.h>
 #include <cpl_error.h>
 
-#include <catch2/catch.hpp>
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,12 +15,16 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "driver/shared_resources.h"
 #include "models/hub.h"
 #include "models/sha256.h"
+#include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/http_server.h"
+#include "tests/support/rasters.h"
 
 namespace fs = std::filesystem;
 using vitfeat::ModelFiles;
@@ -455,19 +460,24 @@ std::string sha256Of(const std::string& bytes) {
   return vitfeat::Sha256::hex(hash.digest());
 }
 
-}  // namespace
-
-TEST_CASE("hub: a stalled server fails the download within GDAL_HTTP_LOW_SPEED_TIME", "[hub]") {
-  HttpServer server;
-  const std::string commit = pseudoCommit(51);
-  const std::string weights = pseudoWeights(64 * 1024, 51);
+// kModelName's config.json, and its weights cut off after half of the body,
+// the connection then held open for 60 s without a byte: a stalled server.
+void serveStalledModel(HttpServer& server, unsigned seed) {
+  const std::string commit = pseudoCommit(seed);
+  const std::string weights = pseudoWeights(64 * 1024, seed);
   server.serve(resolvePath(kModelName, "config.json"),
                HttpResponse{200, configFor(kModelName), {{"X-Repo-Commit", commit}}, std::nullopt});
-  // Half of the body, then silence with the connection open.
   HttpResponse stalled{
       200, weights.substr(0, weights.size() / 2), {{"X-Repo-Commit", commit}}, weights.size()};
   stalled.stall_seconds = 60;
   server.serve(resolvePath(kModelName, "model.safetensors"), stalled);
+}
+
+}  // namespace
+
+TEST_CASE("hub: a stalled server fails the download within GDAL_HTTP_LOW_SPEED_TIME", "[hub]") {
+  HttpServer server;
+  serveStalledModel(server, 51);
   HubSandbox sandbox(server.url());
   sandbox.config.set("GDAL_HTTP_LOW_SPEED_TIME", "1");
   const vitfeat::test::ExpectErrors errors;
@@ -590,4 +600,49 @@ TEST_CASE("hub: temporary files of downloads killed a day ago are removed", "[hu
   REQUIRE(resolveModelFiles("hf-hub:timm/" + kModelName));
   CHECK_FALSE(fs::exists(blobs / "model.safetensors.dead.1.incomplete"));
   CHECK(fs::exists(blobs / "model.safetensors.live.2.incomplete"));
+}
+
+TEST_CASE("hub: a model being downloaded does not hold up opens of other models", "[hub]") {
+  // Issue 7, "Cheap opens": a dataset whose model is on disk opens while
+  // another dataset's model download is stalled.
+  HttpServer server;
+  serveStalledModel(server, 61);
+  const std::string weightsPath = resolvePath(kModelName, "model.safetensors");
+
+  std::atomic<bool> downloadEnded{false}, downloaded{false};
+  std::thread downloader([&] {
+    // Config options of the sandbox are per thread: set in this one.
+    HubSandbox sandbox(server.url());
+    sandbox.config.set("GDAL_HTTP_LOW_SPEED_TIME", "2");
+    const vitfeat::test::ExpectErrors errors;
+    vitfeat::EncoderOptions o;
+    o.device = "cpu";
+    downloaded = vitfeat::acquireEncoder("hf-hub:timm/" + kModelName, o) != nullptr;
+    downloadEnded = true;
+  });
+  // Once the weights are being fetched, open a model that is on disk.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto fetching = [&] {
+    const auto paths = server.requestedPaths();
+    return std::find(paths.begin(), paths.end(), weightsPath) != paths.end();
+  };
+  while (!fetching() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(fetching());
+
+  const TempDir local;
+  const std::string model = vitfeat::test::writeTinyModel(local.file("vit"));
+  vitfeat::EncoderOptions o;
+  o.device = "cpu";
+  const auto start = std::chrono::steady_clock::now();
+  const auto encoder = vitfeat::acquireEncoder(model, o);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(encoder);
+  INFO("the local model loaded in " << seconds << " s");
+  // The stalled download gives up after several seconds (see the test above).
+  CHECK_FALSE(downloadEnded);
+  CHECK(seconds < 2);
+  downloader.join();
+  CHECK_FALSE(downloaded);  // the stalled download failed, in its own time
 }

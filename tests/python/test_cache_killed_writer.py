@@ -45,19 +45,6 @@ KILL_AFTER = 40  # entries on disk when the writer is killed
 TOLERANCE = 1e-5
 
 
-def write_scene(path):
-    rng = np.random.default_rng(9)
-    rows, cols = np.mgrid[0:SIZE, 0:SIZE]
-    ds = gdal.GetDriverByName("GTiff").Create(path, SIZE, SIZE, 3, gdal.GDT_Byte,
-                                              ["TILED=YES"])
-    ds.SetGeoTransform((500000.0, 10.0, 0.0, 5200000.0, 0.0, -10.0))
-    for b in range(3):
-        pattern = 120 + 80 * np.sin(cols / (11.0 + 3 * b)) * np.cos(rows / (17.0 - 2 * b))
-        values = pattern + 20 * rng.standard_normal((SIZE, SIZE))
-        ds.GetRasterBand(b + 1).WriteArray(np.clip(values, 0, 255).astype(np.uint8))
-    ds = None
-
-
 def cache_files(folder):
     """(whole entries, temporary files) under the cache folder."""
     entries, temporary = [], []
@@ -86,7 +73,7 @@ def main():
     try:
         model = common.make_model(work, depth=1, embed_dim=32, heads=2, input_size=TILE, seed=5)
         scene = os.path.join(work, "scene.tif")
-        write_scene(scene)
+        common.write_textured_scene(gdal, np, scene, SIZE, seed=9)
         cache = os.path.join(work, "tiles")
         name = "VITFEAT:" + scene
         common_options = [f"MODEL={model}", f"STRIDE={TILE}", "BATCH_SIZE=4", "OVERVIEWS=NONE"]

@@ -40,6 +40,20 @@ def make_model(folder, depth, embed_dim, heads, input_size, seed):
     return model
 
 
+def write_textured_scene(gdal, np, path, size, seed):
+    """A 3-band Byte GeoTIFF (tiled, 10 m pixels in UTM) of wavy patterns plus
+    seeded noise: every tile of it differs from the others."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size]
+    ds = gdal.GetDriverByName("GTiff").Create(path, size, size, 3, gdal.GDT_Byte, ["TILED=YES"])
+    ds.SetGeoTransform((500000.0, 10.0, 0.0, 5200000.0, 0.0, -10.0))
+    for b in range(3):
+        pattern = 120 + 80 * np.sin(cols / (11.0 + 3 * b)) * np.cos(rows / (17.0 - 2 * b))
+        values = pattern + 20 * rng.standard_normal((size, size))
+        ds.GetRasterBand(b + 1).WriteArray(np.clip(values, 0, 255).astype(np.uint8))
+    ds = None
+
+
 def require_modules(*names):
     """Imports the named modules; a missing one skips the test (exit code 77)."""
     import importlib

@@ -1,5 +1,8 @@
 #include "tests/support/fixtures.h"
 
+#include <cpl_conv.h>
+#include <cpl_vsi.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -27,9 +30,18 @@ TempDir::TempDir() {
   throw std::runtime_error("cannot create a temporary directory");
 }
 
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+// Through GDAL, not std::filesystem::remove_all: pip's CUDA LibTorch (2.11)
+// exports its own copy of that symbol, which crashed every test on such a build.
+TempDir::~TempDir() { VSIRmdirRecursive(path_.c_str()); }
+
+ScopedConfig::ScopedConfig(const char* key, const char* value) : key_(key) {
+  if (const char* old = CPLGetConfigOption(key, nullptr)) {
+    had_ = true;
+    old_ = old;
+  }
+  CPLSetConfigOption(key, value);
 }
+
+ScopedConfig::~ScopedConfig() { CPLSetConfigOption(key_.c_str(), had_ ? old_.c_str() : nullptr); }
 
 }  // namespace vitfeat::test

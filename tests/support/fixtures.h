@@ -39,4 +39,20 @@ class ExpectErrors {
   ExpectErrors& operator=(const ExpectErrors&) = delete;
 };
 
+// Sets a GDAL config option process-wide (CPLConfigOptionSetter sets it for the
+// calling thread only, which the driver's worker threads do not see) and puts
+// the previous value back.
+class ScopedConfig {
+ public:
+  ScopedConfig(const char* key, const char* value);
+  ~ScopedConfig();
+  ScopedConfig(const ScopedConfig&) = delete;
+  ScopedConfig& operator=(const ScopedConfig&) = delete;
+
+ private:
+  std::string key_;
+  bool had_ = false;
+  std::string old_;
+};
+
 }  // namespace vitfeat::test
