@@ -103,12 +103,18 @@ bool FeatureEngine::runBatch(const std::vector<TileIndex>& tiles, const std::vec
   std::vector<size_t> mine, theirs;  // positions in batch
   for (size_t k = 0; k < batch.size(); ++k) {
     const TileKey tileKey = key(tiles[batch[k]]);
-    if (cache_ && (have[batch[k]] = cache_->get(tileKey)))
+    if (cache_ && (have[batch[k]] = cache_->get(tileKey))) {
       ++reused_;
-    else if (!cache_ || claims.claim(tileKey))
-      mine.push_back(k);
-    else
+    } else if (!cache_ || claims.claim(tileKey)) {
+      // Another handle may have stored it and let its claim go between the
+      // lookup above and this claim: look again before computing it.
+      if (cache_ && (have[batch[k]] = cache_->get(tileKey)))
+        ++reused_;
+      else
+        mine.push_back(k);
+    } else {
       theirs.push_back(k);
+    }
   }
   if (!infer(tiles, batch, mine, in, have)) return false;
   claims.release();
