@@ -9,7 +9,9 @@
 #  4. a second run on a warm persistent cache (CACHE_DIR), and two processes
 #     reading the same dataset at once into one cache folder.
 # Usage: bench/end_to_end.sh [BUILD_DIR] ; env SIZE (default 2048), ARCH
-# (vit_tiny_patch16_224), DEPTH (12), BATCH (8), THREADS (2).
+# (vit_tiny_patch16_224), DEPTH (12), BATCH (8), THREADS (2), DEVICE (cpu; cuda
+# with a CUDA build, docs/models.md). On a GPU, (1) includes the copies to and
+# from the GPU, as the driver's batches do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(cd "${1:-build}" && pwd)
@@ -18,6 +20,7 @@ arch=${ARCH:-vit_tiny_patch16_224}
 depth=${DEPTH:-12}
 batch=${BATCH:-8}
 threads=${THREADS:-2}
+device=${DEVICE:-cpu}
 work=$(mktemp -d /tmp/vitfeat_bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export GDAL_DRIVER_PATH="$build/gdalplugins" OMP_NUM_THREADS="$threads"
@@ -42,15 +45,16 @@ run() {
   echo "$name: $secs s, peak RSS $rss MB"
 }
 base=(gdal_translate -q -co TILED=YES "VITFEAT:$work/scene.tif" "$work/out.tif"
-  -oo MODEL="$work/model" -oo BATCH_SIZE="$batch" -oo NUM_THREADS="$threads")
+  -oo MODEL="$work/model" -oo BATCH_SIZE="$batch" -oo NUM_THREADS="$threads" -oo DEVICE="$device")
 tiles_of() {  # stride -> tile count of the raster
-  gdalinfo -mdd VITFEAT "VITFEAT:$work/scene.tif" -oo MODEL="$work/model" -oo STRIDE="$1" |
+  gdalinfo -mdd VITFEAT "VITFEAT:$work/scene.tif" -oo MODEL="$work/model" -oo STRIDE="$1" \
+    -oo DEVICE="$device" |
     awk -F'[=x]' '/^  TILES=/ { print $2 * $3 }'
 }
 
 echo "machine: $(nproc) cores, $(awk -F: '/model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "raster: ${size} x ${size}, 11 bands Byte; model: $arch depth $depth; batch $batch; threads $threads"
-bare=$("$build/bench/vit_bench" --arch "$arch" --batch "$batch" --threads "$threads" \
+echo "raster: ${size} x ${size}, 11 bands Byte; model: $arch depth $depth; batch $batch; threads $threads; device $device"
+bare=$("$build/bench/vit_bench" --arch "$arch" --batch "$batch" --threads "$threads" --device "$device" \
   --dtype float32 --seconds 5 |
   awk '{ for (i = 1; i < NF; ++i) if ($(i + 1) ~ /^images\/s/ && !done) { print $i; done = 1 } }')
 echo "1. bare encoder: $bare tiles/s"
@@ -84,7 +88,7 @@ rm -rf "$cache"
 t0=$(now)
 "${base[@]}" -oo CACHE_DIR="$cache" &
 gdal_translate -q "VITFEAT:$work/scene.tif" "$work/out2.tif" -oo MODEL="$work/model" \
-  -oo BATCH_SIZE="$batch" -oo NUM_THREADS="$threads" -oo CACHE_DIR="$cache"
+  -oo BATCH_SIZE="$batch" -oo NUM_THREADS="$threads" -oo DEVICE="$device" -oo CACHE_DIR="$cache"
 wait
 t1=$(now)
 files=$(find "$cache" -name '*.vtile' | wc -l)
