@@ -93,9 +93,13 @@ double rate(F&& fn, double seconds) {
   return calls / elapsed;
 }
 
-// On CUDA, larger products (a GPU needs them to reach its peak), each waited for.
+// Side of the measured matrix products: on CUDA larger ones, which a GPU needs
+// to reach its peak.
+int64_t matmulSize(const torch::Device& device) { return device.is_cuda() ? 8192 : 1024; }
+
+// Each product waited for on CUDA.
 double matmulFlops(torch::ScalarType t, double seconds, const torch::Device& device) {
-  const int64_t n = device.is_cuda() ? 8192 : 1024;
+  const int64_t n = matmulSize(device);
   const torch::Tensor a = torch::randn({n, n}).to(device, t),
                       b = torch::randn({n, n}).to(device, t);
   c10::InferenceMode guard;
@@ -207,7 +211,7 @@ int main(int argc, char** argv) {
   const double b16 = matmulFlops(torch::kBFloat16, args.seconds / 2, *device);
   const double f16 =
       device->is_cuda() ? matmulFlops(torch::kFloat16, args.seconds / 2, *device) : 0;
-  const int n = device->is_cuda() ? 8192 : 1024;
+  const int n = static_cast<int>(matmulSize(*device));
   std::printf("matmul %dx%d: float32 %.1f GFLOP/s, bfloat16 %.1f GFLOP/s", n, n, f32 / 1e9,
               b16 / 1e9);
   if (device->is_cuda()) std::printf(", float16 %.1f GFLOP/s", f16 / 1e9);

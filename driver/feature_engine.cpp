@@ -100,21 +100,23 @@ bool FeatureEngine::runBatch(const std::vector<TileIndex>& tiles, const std::vec
   // cache; those another handle is computing now are waited for, not computed
   // again. Without a cache there is nothing to hand over: all are computed here.
   TileClaims claims(inFlight_.get());
+  // Whether the cache holds tile k of the batch now (then it is in have).
+  auto cached = [&](size_t k, const TileKey& tileKey) {
+    if (!cache_ || !(have[batch[k]] = cache_->get(tileKey))) return false;
+    ++reused_;
+    return true;
+  };
   std::vector<size_t> mine, theirs;  // positions in batch
   for (size_t k = 0; k < batch.size(); ++k) {
     const TileKey tileKey = key(tiles[batch[k]]);
-    if (cache_ && (have[batch[k]] = cache_->get(tileKey))) {
-      ++reused_;
-    } else if (!cache_ || claims.claim(tileKey)) {
-      // Another handle may have stored it and let its claim go between the
-      // lookup above and this claim: look again before computing it.
-      if (cache_ && (have[batch[k]] = cache_->get(tileKey)))
-        ++reused_;
-      else
-        mine.push_back(k);
-    } else {
+    if (cached(k, tileKey)) continue;
+    if (cache_ && !claims.claim(tileKey)) {
       theirs.push_back(k);
+      continue;
     }
+    // Another handle may have stored it and let its claim go between the
+    // lookup above and this claim: look again before computing it.
+    if (!cached(k, tileKey)) mine.push_back(k);
   }
   if (!infer(tiles, batch, mine, in, have)) return false;
   claims.release();
@@ -122,10 +124,8 @@ bool FeatureEngine::runBatch(const std::vector<TileIndex>& tiles, const std::vec
   for (const size_t k : theirs) {
     const TileKey tileKey = key(tiles[batch[k]]);
     inFlight_->wait(tileKey);
-    if ((have[batch[k]] = cache_->get(tileKey)))
-      ++reused_;
-    else
-      retry.push_back(k);  // the other handle failed, or its tile was evicted already
+    // Not there: the other handle failed, or its tile was evicted already.
+    if (!cached(k, tileKey)) retry.push_back(k);
   }
   return infer(tiles, batch, retry, in, have);
 }

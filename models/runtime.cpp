@@ -118,8 +118,8 @@ torch::Tensor toModelInput(const torch::Tensor& x, const torch::Device& device,
 }
 
 torch::Tensor toHostFloat(const torch::Tensor& y) {
-  if (!y.is_cuda()) return y.to(torch::kFloat32).contiguous();
   const torch::Tensor f = y.to(torch::kFloat32).contiguous();
+  if (!f.is_cuda()) return f;
   torch::Tensor host =
       torch::empty(f.sizes(), torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
   host.copy_(f);  // blocking: the model's kernels and the copy are done on return
