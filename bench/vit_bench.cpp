@@ -5,7 +5,10 @@
 //
 //   vit_bench [--arch vit_tiny_patch16_224] [--batch 8] [--threads 2]
 //             [--dtype float32|bfloat16|float16|all] [--size N] [--seconds 5]
-//             [--device cpu|cuda]
+//             [--device cpu|cuda] [--in-chans N]
+//
+// --in-chans gives the model N input channels (the patch embedding grows with
+// them), as the driver's models have when they read an N-band raster.
 //
 // On CUDA the batch starts and ends in CPU memory, as in the driver, so the
 // figures include the copies; float16 is measured there too.
@@ -18,6 +21,7 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -42,6 +46,7 @@ struct Args {
   int size = 0;
   double seconds = 5;
   std::string device = "cpu";
+  int inChans = 0;  // 0: the architecture's own
 };
 
 Args parse(int argc, char** argv) {
@@ -60,6 +65,8 @@ Args parse(int argc, char** argv) {
       a.size = std::stoi(v);
     else if (k == "--device")
       a.device = v;
+    else if (k == "--in-chans")
+      a.inChans = std::stoi(v);
     else if (k == "--seconds")
       a.seconds = std::stod(v);
     else {
@@ -92,6 +99,9 @@ double rate(F&& fn, double seconds) {
   }
   return calls / elapsed;
 }
+
+// Rounds of model and matrix-product timing, alternated (main()).
+constexpr int kRounds = 3;
 
 // Side of the measured matrix products: on CUDA larger ones, which a GPU needs
 // to reach its peak.
@@ -200,6 +210,7 @@ int main(int argc, char** argv) {
   const bool sam = isSamArchitecture(args.arch);
   auto config = sam ? std::optional<ViTConfig>(ViTConfig{}) : benchConfig(args.arch);
   if (!config) return 1;
+  if (args.inChans > 0) config->in_chans = args.inChans;
   const int size = args.size > 0 ? args.size : config->input_height;
 
   const auto device = resolveDevice(args.device);
@@ -233,12 +244,24 @@ int main(int argc, char** argv) {
     auto enc = createViTEncoder(*config, sd, "<random " + args.arch + ">", o);
     if (!enc) return 1;
     const torch::Tensor x = torch::randn({args.batch, config->in_chans, size, size});
-    const double ips = args.batch * rate([&] { (void)enc->forward(x); }, args.seconds);
+    // The model and the matrix product alternated in rounds, the best of each
+    // kept: a shared machine's slow spells then hit neither figure alone.
+    double ips = 0;
+    double peak = dtype == "float32" ? f32 : dtype == "bfloat16" ? b16 : f16;
+    const torch::ScalarType type = dtype == "float32"    ? torch::kFloat32
+                                   : dtype == "bfloat16" ? torch::kBFloat16
+                                                         : torch::kFloat16;
+    for (int round = 0; round < kRounds; ++round) {
+      ips =
+          std::max(ips, args.batch * rate([&] { (void)enc->forward(x); }, args.seconds / kRounds));
+      peak = std::max(peak, matmulFlops(type, args.seconds / (2 * kRounds), *device));
+    }
     const double achieved = ips * perImage;
-    const double peak = dtype == "float32" ? f32 : dtype == "bfloat16" ? b16 : f16;
-    std::printf("%s %s %dx%d batch %d: %.2f images/s, %.1f GFLOP/s = %.0f%% of %s matmul\n",
-                args.arch.c_str(), dtype.c_str(), size, size, args.batch, ips, achieved / 1e9,
-                100.0 * achieved / peak, dtype.c_str());
+    std::printf(
+        "%s %s %dx%d batch %d: %.2f images/s, %.1f GFLOP/s = %.0f%% of %s matmul (%.1f GFLOP/s; "
+        "best of %d alternated rounds each)\n",
+        args.arch.c_str(), dtype.c_str(), size, size, args.batch, ips, achieved / 1e9,
+        100.0 * achieved / peak, dtype.c_str(), peak / 1e9, kRounds);
   }
   return 0;
 }

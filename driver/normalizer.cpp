@@ -5,17 +5,66 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
 
 #include "driver/source_raster.h"
+#include "driver/tile_store.h"
 
 namespace vitfeat {
 
 namespace {
 // The estimate reads the band on a grid of at most this many pixels a side.
 constexpr int kMaxDecimatedSide = 1024;
+
+// Estimates made in this process, by key (estimateKey): QGIS opens a layer
+// once per render thread, and every view opens its feature dataset again.
+std::mutex estimatesMutex;
+std::unordered_map<std::string, BandStats> estimates;
+
+// What an estimate depends on: the pixels, the band, the area and the method.
+std::string estimateKey(const SourceRaster& source, int band) {
+  const CellRect a = source.datasetWindow();
+  return "statistics-v1|" + source.pixelsKey() + "|band=" + std::to_string(source.bands()[band]) +
+         "|area=" + std::to_string(a.x0) + "," + std::to_string(a.y0) + "," +
+         std::to_string(a.width) + "," + std::to_string(a.height) +
+         "|side=" + std::to_string(kMaxDecimatedSide);
+}
+
+// An estimate in the persistent store: a 1 x 1 "tile" of six floats holding
+// the bytes of mean, stddev and samples as doubles (bit for bit, so a reopen
+// normalises exactly as the first open did).
+constexpr int kStoredFloats = 6;
+
+std::optional<BandStats> loadEstimate(TileStore* store, const TileKey& key) {
+  if (!store) return std::nullopt;
+  const TilePtr tile = store->load(key, TileStore::Kind::statistics);
+  if (!tile || tile->g != 1 || tile->features != kStoredFloats) return std::nullopt;
+  double v[3];
+  std::memcpy(v, tile->grid.data(), sizeof v);
+  BandStats s;
+  s.mean = v[0];
+  s.stddev = v[1];
+  s.samples = static_cast<long long>(v[2]);
+  return s;
+}
+
+void saveEstimate(TileStore* store, const TileKey& key, const BandStats& s) {
+  if (!store) return;
+  TileFeatures tile(1, kStoredFloats);
+  const double v[3] = {s.mean, s.stddev, static_cast<double>(s.samples)};
+  std::memcpy(tile.grid.data(), v, sizeof v);
+  store->save(key, tile, TileStore::Kind::statistics);
+}
+
+BandStats estimate(const SourceRaster& source, int band);
+
 }  // namespace
 
-BandStats bandStatistics(const SourceRaster& source, int band) {
+BandStats bandStatistics(const SourceRaster& source, int band, TileStore* store) {
   BandStats s;
   GDALRasterBand* src = source.sourceBand(band);
   const char* mean = src->GetMetadataItem("STATISTICS_MEAN");
@@ -27,6 +76,38 @@ BandStats bandStatistics(const SourceRaster& source, int band) {
     s.stddev = CPLAtof(stddev);
     s.stored = true;
   } else {
+    const TileKey key{estimateKey(source, band), 0, 0};
+    {
+      std::lock_guard<std::mutex> lock(estimatesMutex);
+      const auto it = estimates.find(key.config);
+      if (it != estimates.end()) s = it->second;
+    }
+    if (s.samples == 0) {
+      if (const auto stored = loadEstimate(store, key)) {
+        s = *stored;
+      } else {
+        s = estimate(source, band);
+        if (s.samples > 0) saveEstimate(store, key, s);
+      }
+      if (s.samples > 0) {
+        std::lock_guard<std::mutex> lock(estimatesMutex);
+        estimates.emplace(key.config, s);
+      }
+    }
+  }
+  if (!(s.stddev > 0) || !std::isfinite(s.stddev)) {
+    CPLDebug("VITFEAT", "band %d: standard deviation %g replaced by 1", source.bands()[band],
+             s.stddev);
+    s.stddev = 1;
+  }
+  return s;
+}
+
+namespace {
+
+BandStats estimate(const SourceRaster& source, int band) {
+  BandStats s;
+  {
     // A regular decimated read of the whole tiling area.
     const double step = std::max(
         1.0, std::max(source.width(), source.height()) / static_cast<double>(kMaxDecimatedSide));
@@ -66,13 +147,10 @@ BandStats bandStatistics(const SourceRaster& source, int band) {
       s.stddev = std::sqrt(sq / n);
     }
   }
-  if (!(s.stddev > 0) || !std::isfinite(s.stddev)) {
-    CPLDebug("VITFEAT", "band %d: standard deviation %g replaced by 1", source.bands()[band],
-             s.stddev);
-    s.stddev = 1;
-  }
   return s;
 }
+
+}  // namespace
 
 double dataTypeScale(GDALDataType type) {
   switch (type) {
@@ -92,7 +170,7 @@ double dataTypeScale(GDALDataType type) {
 }
 
 Normalizer Normalizer::create(NormalizeMode mode, const SourceRaster& source,
-                              const EncoderInfo& info, double scale) {
+                              const EncoderInfo& info, double scale, TileStore* store) {
   Normalizer n;
   const int C = source.bandCount();
   n.channels_.resize(C);
@@ -106,7 +184,7 @@ Normalizer Normalizer::create(NormalizeMode mode, const SourceRaster& source,
     }
     return n;
   }
-  for (int b = 0; b < C; ++b) n.stats_.push_back(bandStatistics(source, b));
+  for (int b = 0; b < C; ++b) n.stats_.push_back(bandStatistics(source, b, store));
   for (int b = 0; b < C; ++b) {
     const BandStats& s = n.stats_[b];
     n.channels_[b] = mode == NormalizeMode::Dataset

@@ -13,6 +13,7 @@
 namespace vitfeat {
 
 class SourceRaster;
+class TileStore;
 
 struct BandStats {
   double mean = 0;
@@ -21,11 +22,13 @@ struct BandStats {
   long long samples = 0;
 };
 
-// STATISTICS_MEAN/STATISTICS_STDDEV of the source band when both are present;
-// otherwise estimated from a seeded random sample (up to 100 000) of the valid,
-// non-zero pixels of a decimated read (at most 1024 x 1024) of the tiling area.
-// Zeros are left out because they usually mean "no data" in imagery.
-BandStats bandStatistics(const SourceRaster& source, int band);
+// STATISTICS_MEAN/STATISTICS_STDDEV of the source band when both are present
+// and finite; otherwise estimated over every valid, finite pixel of a
+// nearest-neighbour decimated read (at most 1024 x 1024) of the tiling area.
+// An estimate is made once per process for the same pixels (SourceRaster::
+// pixelsKey, band, area) and, with a store (CACHE_DIR), once for every
+// process: the decimated read touches every block of a tiled input.
+BandStats bandStatistics(const SourceRaster& source, int band, TileStore* store = nullptr);
 
 struct ChannelTransform {
   double gain = 1;
@@ -39,8 +42,9 @@ class Normalizer {
   // model: (v / scale - mean_m) / std_m with the encoder's mean/std extended to
   //   the band count, scale = SCALE or the data type's maximum (1 for floats), fill 0;
   // none: values as they are, fill the band mean.
+  // store: where estimated statistics persist (CACHE_DIR), or nullptr.
   static Normalizer create(NormalizeMode mode, const SourceRaster& source, const EncoderInfo& info,
-                           double scale);
+                           double scale, TileStore* store = nullptr);
 
   // values[C][n] in place; valid[C][n] 0 where a pixel has no data.
   void apply(float* values, const unsigned char* valid, size_t pixelsPerBand) const;

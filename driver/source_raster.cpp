@@ -133,6 +133,8 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
   if (!o.target_srs.empty() || o.target_res > 0) {
     r->warped_ = warp(ds, o);
     if (!r->warped_) return nullptr;
+    r->warp_ =
+        "|warp=" + o.target_srs + "|" + CPLSPrintf("%.17g", o.target_res) + "|" + o.resampling;
     ds = r->warped_.get();
     r->width_ = ds->GetRasterXSize();
     r->height_ = ds->GetRasterYSize();
@@ -150,8 +152,14 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
 
   VSIStatBufL st;
   const bool stat = VSIStatL(name.c_str(), &st) == 0;
-  r->identity_ = name + (stat ? CPLSPrintf("|%lld|%lld", static_cast<long long>(st.st_size),
-                                           static_cast<long long>(st.st_mtime))
+  // The modification time to the nanosecond where the system keeps it: a file
+  // rewritten within the same second at the same size is another input.
+  long long nanoseconds = 0;
+#if defined(__linux__)
+  if (stat) nanoseconds = static_cast<long long>(st.st_mtim.tv_nsec);
+#endif
+  r->identity_ = name + (stat ? CPLSPrintf("|%lld|%lld.%09lld", static_cast<long long>(st.st_size),
+                                           static_cast<long long>(st.st_mtime), nanoseconds)
                               : "");
   return r;
 }
@@ -222,7 +230,8 @@ bool SourceRaster::readBand(int i, const CellRect& window, float* dst, unsigned 
       }
   }
   // NaN and infinite input are "no data" whatever the mask says (an infinite
-  // value would make every feature of its tile NaN).
+  // value would make every feature of its tile NaN). Integer data has neither.
+  if (!GDALDataTypeIsFloating(band->GetRasterDataType())) return true;
   for (int y = 0; y < window.height; ++y)
     for (int x = 0; x < window.width; ++x)
       if (!std::isfinite(dst[y * lineStride + x])) mask[y * lineStride + x] = 0;

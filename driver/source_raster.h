@@ -44,6 +44,9 @@ class SourceRaster {
   // Identity of the source for cache keys: name, size, modification time and
   // the reduction factor.
   const std::string& identity() const { return identity_; }
+  // identity() and the on-the-fly warp (TARGET_SRS, TARGET_RES, RESAMPLING):
+  // what determines the pixels read, for keys of values computed from them.
+  std::string pixelsKey() const { return identity_ + warp_; }
   const std::string& name() const { return name_; }
   // The tiling area inside the dataset, in dataset pixels (may be empty).
   CellRect datasetWindow() const;
@@ -74,6 +77,7 @@ class SourceRaster {
   std::array<double, 6> geoTransform_{0, 1, 0, 0, 0, 1};
   bool hasGeoTransform_ = false;
   std::string identity_;
+  std::string warp_;  // empty unless warped
   std::string name_;
 };
 

@@ -20,13 +20,16 @@
 #include <utility>
 #include <vector>
 
+#include "driver/page_allocator.h"
+
 namespace vitfeat {
 
 // One tile's feature grid: g x g cells of D features, [g][g][D] row-major.
 struct TileFeatures {
   int g = 0;
   int features = 0;
-  std::vector<float> grid;
+  // In pages of its own (page_allocator.h): tiles outlive many batches.
+  std::vector<float, PageAllocator<float>> grid;
   // [g][g]: 1 where the cell's input footprint has any data; empty means all do.
   std::vector<unsigned char> valid;
 

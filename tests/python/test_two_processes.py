@@ -89,7 +89,7 @@ def run_pair(work, name, options, lock):
 
 
 def entries(folder):
-    return sum(1 for _, _, files in os.walk(folder) for f in files if ".tmp" not in f)
+    return sum(1 for _, _, files in os.walk(folder) for f in files if f.endswith(".vtile"))
 
 
 def main():
