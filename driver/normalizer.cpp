@@ -60,7 +60,69 @@ void saveEstimate(TileStore* store, const TileKey& key, const BandStats& s) {
   store->save(key, tile, TileStore::Kind::statistics);
 }
 
-BandStats estimate(const SourceRaster& source, int band);
+// A regular decimated read of the whole tiling area.
+BandStats estimate(const SourceRaster& source, int band) {
+  BandStats s;
+  const double step = std::max(
+      1.0, std::max(source.width(), source.height()) / static_cast<double>(kMaxDecimatedSide));
+  const CellRect area = source.datasetWindow();
+  const int w = std::max(1, static_cast<int>(area.width / step));
+  const int h = std::max(1, static_cast<int>(area.height / step));
+  GDALRasterBand* b = source.band(band);
+  std::vector<float> values(static_cast<size_t>(w) * h);
+  std::vector<unsigned char> valid(values.size(), 1);
+  // GDAL decimates with nearest neighbour: a regular grid of pixels.
+  const bool ok =
+      !area.empty() &&
+      b->RasterIO(GF_Read, area.x0, area.y0, area.width, area.height, values.data(), w, h,
+                  GDT_Float32, 0, 0, nullptr) == CE_None &&
+      ((b->GetMaskFlags() & GMF_ALL_VALID) ||
+       b->GetMaskBand()->RasterIO(GF_Read, area.x0, area.y0, area.width, area.height, valid.data(),
+                                  w, h, GDT_Byte, 0, 0, nullptr) == CE_None);
+  // The same statistic GDAL stores (gdalinfo -stats): every valid, finite
+  // pixel, zeros included, population standard deviation. So computing and
+  // storing statistics on the input changes the features only by what the
+  // decimation leaves out (nothing, up to kMaxDecimatedSide pixels a side).
+  double sum = 0;
+  long long n = 0;
+  if (ok) {
+    for (size_t i = 0; i < values.size(); ++i)
+      if (valid[i] && std::isfinite(values[i])) {
+        sum += values[i];
+        ++n;
+      }
+  }
+  s.samples = n;
+  if (n > 0) {
+    s.mean = sum / n;
+    double sq = 0;
+    for (size_t i = 0; i < values.size(); ++i)
+      if (valid[i] && std::isfinite(values[i])) sq += (values[i] - s.mean) * (values[i] - s.mean);
+    s.stddev = std::sqrt(sq / n);
+  }
+  return s;
+}
+
+// The estimate for the band: from this process's earlier opens, from the
+// store, or made now (and then kept in both).
+BandStats estimateOnce(const SourceRaster& source, int band, TileStore* store) {
+  const TileKey key{estimateKey(source, band), 0, 0};
+  {
+    std::lock_guard<std::mutex> lock(estimatesMutex);
+    const auto it = estimates.find(key.config);
+    if (it != estimates.end()) return it->second;
+  }
+  std::optional<BandStats> s = loadEstimate(store, key);
+  if (!s) {
+    s = estimate(source, band);
+    if (s->samples > 0) saveEstimate(store, key, *s);
+  }
+  if (s->samples > 0) {
+    std::lock_guard<std::mutex> lock(estimatesMutex);
+    estimates.emplace(key.config, *s);
+  }
+  return *s;
+}
 
 }  // namespace
 
@@ -76,24 +138,7 @@ BandStats bandStatistics(const SourceRaster& source, int band, TileStore* store)
     s.stddev = CPLAtof(stddev);
     s.stored = true;
   } else {
-    const TileKey key{estimateKey(source, band), 0, 0};
-    {
-      std::lock_guard<std::mutex> lock(estimatesMutex);
-      const auto it = estimates.find(key.config);
-      if (it != estimates.end()) s = it->second;
-    }
-    if (s.samples == 0) {
-      if (const auto stored = loadEstimate(store, key)) {
-        s = *stored;
-      } else {
-        s = estimate(source, band);
-        if (s.samples > 0) saveEstimate(store, key, s);
-      }
-      if (s.samples > 0) {
-        std::lock_guard<std::mutex> lock(estimatesMutex);
-        estimates.emplace(key.config, s);
-      }
-    }
+    s = estimateOnce(source, band, store);
   }
   if (!(s.stddev > 0) || !std::isfinite(s.stddev)) {
     CPLDebug("VITFEAT", "band %d: standard deviation %g replaced by 1", source.bands()[band],
@@ -102,55 +147,6 @@ BandStats bandStatistics(const SourceRaster& source, int band, TileStore* store)
   }
   return s;
 }
-
-namespace {
-
-BandStats estimate(const SourceRaster& source, int band) {
-  BandStats s;
-  {
-    // A regular decimated read of the whole tiling area.
-    const double step = std::max(
-        1.0, std::max(source.width(), source.height()) / static_cast<double>(kMaxDecimatedSide));
-    const int w = std::max(1, static_cast<int>(source.datasetWindow().width / step));
-    const int h = std::max(1, static_cast<int>(source.datasetWindow().height / step));
-    GDALRasterBand* b = source.band(band);
-    const CellRect area = source.datasetWindow();
-    std::vector<float> values(static_cast<size_t>(w) * h);
-    std::vector<unsigned char> valid(values.size(), 1);
-    // GDAL decimates with nearest neighbour: a regular grid of pixels.
-    const bool ok =
-        !area.empty() &&
-        b->RasterIO(GF_Read, area.x0, area.y0, area.width, area.height, values.data(), w, h,
-                    GDT_Float32, 0, 0, nullptr) == CE_None &&
-        ((b->GetMaskFlags() & GMF_ALL_VALID) ||
-         b->GetMaskBand()->RasterIO(GF_Read, area.x0, area.y0, area.width, area.height,
-                                    valid.data(), w, h, GDT_Byte, 0, 0, nullptr) == CE_None);
-    // The same statistic GDAL stores (gdalinfo -stats): every valid, finite
-    // pixel, zeros included, population standard deviation. So computing and
-    // storing statistics on the input changes the features only by what the
-    // decimation leaves out (nothing, up to kMaxDecimatedSide pixels a side).
-    double sum = 0;
-    long long n = 0;
-    if (ok) {
-      for (size_t i = 0; i < values.size(); ++i)
-        if (valid[i] && std::isfinite(values[i])) {
-          sum += values[i];
-          ++n;
-        }
-    }
-    s.samples = n;
-    if (n > 0) {
-      s.mean = sum / n;
-      double sq = 0;
-      for (size_t i = 0; i < values.size(); ++i)
-        if (valid[i] && std::isfinite(values[i])) sq += (values[i] - s.mean) * (values[i] - s.mean);
-      s.stddev = std::sqrt(sq / n);
-    }
-  }
-  return s;
-}
-
-}  // namespace
 
 double dataTypeScale(GDALDataType type) {
   switch (type) {

@@ -34,25 +34,16 @@ gdal.UseExceptions()
 
 SIZE = 256
 
-# Run in a child process: prints each band's NORMALIZE_STATISTICS_BAND_<n>.
-CHILD = r"""
-import sys
-from osgeo import gdal
-gdal.UseExceptions()
-name, options = sys.argv[1], sys.argv[2:]
-ds = gdal.OpenEx(name, gdal.OF_RASTER, open_options=options)
-record = ds.GetMetadata("VITFEAT")
-print(";".join(record[f"NORMALIZE_STATISTICS_BAND_{b}"] for b in (1, 2, 3)))
-"""
-
 
 def statistics_in_new_process(name, options):
-    out = subprocess.run([sys.executable, "-c", CHILD, name] + options, check=True,
-                         capture_output=True, text=True)
+    """statistics_here in another process: this script run with --child."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", name] + options,
+                         check=True, capture_output=True, text=True)
     return out.stdout.strip()
 
 
 def statistics_here(name, options):
+    """Each band's NORMALIZE_STATISTICS_BAND_<n>, joined by ";"."""
     ds = gdal.OpenEx(name, gdal.OF_RASTER, open_options=options)
     record = ds.GetMetadata("VITFEAT")
     return ";".join(record[f"NORMALIZE_STATISTICS_BAND_{b}"] for b in (1, 2, 3))
@@ -109,4 +100,7 @@ def main():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        print(statistics_here(sys.argv[2], sys.argv[3:]))
+        sys.exit(0)
     sys.exit(main())
