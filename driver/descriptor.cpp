@@ -117,6 +117,12 @@ bool looksLikeDescriptor(const char* header, int headerBytes) {
   return head.find('{') != std::string::npos && head.find("\"vitfeat\"") != std::string::npos;
 }
 
+bool namesFeatureDataset(const GDALOpenInfo& info) {
+  if (STARTS_WITH_CI(info.pszFilename, kVitfeatPrefix)) return true;
+  return EQUAL(CPLGetExtension(info.pszFilename), "vitfeat") &&
+         looksLikeDescriptor(reinterpret_cast<const char*>(info.pabyHeader), info.nHeaderBytes);
+}
+
 std::optional<Descriptor> readDescriptor(const std::string& path) {
   CPLJSONDocument doc;
   if (!doc.Load(path)) {

@@ -6,6 +6,8 @@
 //    "options": {"MODEL": "models/dinov2", "STRIDE": "112", "BLEND": "cosine"}}
 #pragma once
 
+#include <gdal_priv.h>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -26,6 +28,14 @@ std::string portablePath(const std::string& descriptorPath, const std::string& p
 
 // True when the first bytes of a file look like a descriptor.
 bool looksLikeDescriptor(const char* header, int headerBytes);
+
+// The connection prefix of a feature dataset: VITFEAT:<raster>.
+inline constexpr const char* kVitfeatPrefix = "VITFEAT:";
+
+// True when info names a VITFEAT dataset: a VITFEAT:<raster> connection string
+// or a .vitfeat descriptor. Needs no model and no LibTorch, so the plugin can
+// answer GDAL's Identify before the engine is loaded.
+bool namesFeatureDataset(const GDALOpenInfo& info);
 
 std::optional<Descriptor> readDescriptor(const std::string& path);
 

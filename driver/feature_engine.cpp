@@ -208,12 +208,29 @@ void returnFreedMemory() {
 
 }  // namespace
 
+int FeatureEngine::topPixelRow(int cellRow) const {
+  int row = reader_->source().height();  // past the last row
+  if (cellRow < grid_.cellsY())
+    for (const TileIndex& t : grid_.tilesCovering({0, cellRow, 1, 1}))
+      row = std::min(row, grid_.tilePixels(t).y0);
+  return row;
+}
+
+void FeatureEngine::releaseSourceRows(const CellRect& strip) const {
+  reader_->source().releaseRows(topPixelRow(strip.y0), topPixelRow(strip.y1()));
+}
+
 bool FeatureEngine::compute(const CellRect& window, float* out, const Progress* progress) {
+  // A full-width window is read top to bottom (GDAL's whole-raster copies, a
+  // one-band read of a swath): once a strip is done, the source blocks it read
+  // above the tiles of the next strip are needed no more.
+  const bool fullWidth = window.x0 == 0 && window.width == grid_.cellsX();
   const std::size_t rowBytes = static_cast<std::size_t>(window.width) * features() * sizeof(float);
   const int rows =
       static_cast<int>(std::max<std::size_t>(1, kStripBytes / std::max<std::size_t>(1, rowBytes)));
   if (window.height <= rows) {
     const bool ok = computeStrip(window, out, progress);
+    if (ok && fullWidth) releaseSourceRows(window);
     returnFreedMemory();
     return ok;
   }
@@ -233,6 +250,7 @@ bool FeatureEngine::compute(const CellRect& window, float* out, const Progress* 
     for (int d = 0; d < features(); ++d)
       std::memcpy(out + d * plane + static_cast<std::size_t>(y) * window.width,
                   strip.data() + d * stripPlane, stripPlane * sizeof(float));
+    if (fullWidth) releaseSourceRows(part);
     returnFreedMemory();
   }
   return true;

@@ -44,7 +44,9 @@ class FeatureEngine {
   // features() planes. Cells without data are NaN. false + CPLError on failure
   // or cancellation (CPLE_UserInterrupt). progress may be null.
   // A tall window is computed in strips of rows, so the tiles and blend sums
-  // held at once are bounded by a constant, not by the window.
+  // held at once are bounded by a constant, not by the window. After each
+  // strip of a full-width window, the source's blocks above the next strip's
+  // tiles leave GDAL's block cache (SourceRaster::releaseRows).
   bool compute(const CellRect& window, float* out, const Progress* progress = nullptr);
 
   // Laziness counters for this engine: tiles run through the model, and tiles
@@ -60,6 +62,12 @@ class FeatureEngine {
  private:
   // compute() for one strip: every covering tile is held until it is blended.
   bool computeStrip(const CellRect& window, float* out, const Progress* progress);
+  // The first pixel row of the tiles covering cell row cellRow (the source's
+  // height past the last cell row).
+  int topPixelRow(int cellRow) const;
+  // Releases the source rows a full-width strip read that the next strip down
+  // does not read.
+  void releaseSourceRows(const CellRect& strip) const;
 
   // One batch's model input, and the CPLErrors raised while reading it.
   struct BatchInput {

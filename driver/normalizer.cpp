@@ -28,7 +28,7 @@ std::unordered_map<std::string, BandStats> estimates;
 // What an estimate depends on: the pixels, the band, the area and the method.
 std::string estimateKey(const SourceRaster& source, int band) {
   const CellRect a = source.datasetWindow();
-  return "statistics-v1|" + source.pixelsKey() + "|band=" + std::to_string(source.bands()[band]) +
+  return "statistics-v2|" + source.pixelsKey() + "|band=" + std::to_string(source.bands()[band]) +
          "|area=" + std::to_string(a.x0) + "," + std::to_string(a.y0) + "," +
          std::to_string(a.width) + "," + std::to_string(a.height) +
          "|side=" + std::to_string(kMaxDecimatedSide);
@@ -60,92 +60,130 @@ void saveEstimate(TileStore* store, const TileKey& key, const BandStats& s) {
   store->save(key, tile, TileStore::Kind::statistics);
 }
 
-// A regular decimated read of the whole tiling area.
-BandStats estimate(const SourceRaster& source, int band) {
-  BandStats s;
+// Running mean and sum of squared deviations (Welford): one pass over the
+// samples, as stable as computing the mean first.
+struct Moments {
+  long long n = 0;
+  double mean = 0, m2 = 0;
+  void add(double v) {
+    ++n;
+    const double d = v - mean;
+    mean += d / n;
+    m2 += d * (v - mean);
+  }
+};
+
+// Estimates for `bands` (indices into source.bands()) from one regular
+// decimated pass over the tiling area: row j of the grid is the row at the
+// centre of its 1/h of the area, decimated by GDAL with nearest neighbour.
+// The same statistic GDAL stores (gdalinfo -stats): every valid, finite
+// pixel, zeros included, population standard deviation; so storing statistics
+// on the input changes the features only by what the decimation leaves out
+// (nothing, up to kMaxDecimatedSide pixels a side). All bands are read row by
+// row in one pass: GDAL loads every band's block of a pixel-interleaved file
+// at once, and keeps the blocks, so the rows passed are released as the read
+// goes down (else the whole source sat in memory at the end of the estimate).
+// A failed read gives samples = 0 for every band (CPLError raised by GDAL).
+std::vector<BandStats> estimate(const SourceRaster& source, const std::vector<int>& bands) {
   const double step = std::max(
       1.0, std::max(source.width(), source.height()) / static_cast<double>(kMaxDecimatedSide));
   const CellRect area = source.datasetWindow();
   const int w = std::max(1, static_cast<int>(area.width / step));
   const int h = std::max(1, static_cast<int>(area.height / step));
-  GDALRasterBand* b = source.band(band);
-  std::vector<float> values(static_cast<size_t>(w) * h);
-  std::vector<unsigned char> valid(values.size(), 1);
-  // GDAL decimates with nearest neighbour: a regular grid of pixels.
-  const bool ok =
-      !area.empty() &&
-      b->RasterIO(GF_Read, area.x0, area.y0, area.width, area.height, values.data(), w, h,
-                  GDT_Float32, 0, 0, nullptr) == CE_None &&
-      ((b->GetMaskFlags() & GMF_ALL_VALID) ||
-       b->GetMaskBand()->RasterIO(GF_Read, area.x0, area.y0, area.width, area.height, valid.data(),
-                                  w, h, GDT_Byte, 0, 0, nullptr) == CE_None);
-  // The same statistic GDAL stores (gdalinfo -stats): every valid, finite
-  // pixel, zeros included, population standard deviation. So computing and
-  // storing statistics on the input changes the features only by what the
-  // decimation leaves out (nothing, up to kMaxDecimatedSide pixels a side).
-  double sum = 0;
-  long long n = 0;
-  if (ok) {
-    for (size_t i = 0; i < values.size(); ++i)
-      if (valid[i] && std::isfinite(values[i])) {
-        sum += values[i];
-        ++n;
-      }
+  std::vector<Moments> moments(bands.size());
+  std::vector<float> values(w);
+  std::vector<unsigned char> valid(w);
+  int released = 0;  // tiling rows above this were released
+  for (int j = 0; !area.empty() && j < h; ++j) {
+    const int row =
+        area.y0 + std::min(area.height - 1, static_cast<int>((j + 0.5) * area.height / h));
+    for (size_t k = 0; k < bands.size(); ++k) {
+      GDALRasterBand* b = source.band(bands[k]);
+      const bool allValid = b->GetMaskFlags() & GMF_ALL_VALID;
+      if (b->RasterIO(GF_Read, area.x0, row, area.width, 1, values.data(), w, 1, GDT_Float32, 0, 0,
+                      nullptr) != CE_None ||
+          (!allValid &&
+           b->GetMaskBand()->RasterIO(GF_Read, area.x0, row, area.width, 1, valid.data(), w, 1,
+                                      GDT_Byte, 0, 0, nullptr) != CE_None))
+        return std::vector<BandStats>(bands.size(), BandStats{});
+      for (int i = 0; i < w; ++i)
+        if ((allValid || valid[i]) && std::isfinite(values[i])) moments[k].add(values[i]);
+    }
+    // In tiling rows (conservative when the area is clipped to the dataset).
+    source.releaseRows(released, row - area.y0);
+    released = row - area.y0;
   }
-  s.samples = n;
-  if (n > 0) {
-    s.mean = sum / n;
-    double sq = 0;
-    for (size_t i = 0; i < values.size(); ++i)
-      if (valid[i] && std::isfinite(values[i])) sq += (values[i] - s.mean) * (values[i] - s.mean);
-    s.stddev = std::sqrt(sq / n);
+  std::vector<BandStats> out(bands.size());
+  for (size_t k = 0; k < bands.size(); ++k) {
+    out[k].samples = moments[k].n;
+    if (moments[k].n > 0) {
+      out[k].mean = moments[k].mean;
+      out[k].stddev = std::sqrt(moments[k].m2 / moments[k].n);
+    }
   }
-  return s;
+  return out;
 }
 
-// The estimate for the band: from this process's earlier opens, from the
-// store, or made now (and then kept in both).
-BandStats estimateOnce(const SourceRaster& source, int band, TileStore* store) {
-  const TileKey key{estimateKey(source, band), 0, 0};
+// An estimate made before: by this process, or kept in the store.
+std::optional<BandStats> knownEstimate(const TileKey& key, TileStore* store) {
   {
     std::lock_guard<std::mutex> lock(estimatesMutex);
     const auto it = estimates.find(key.config);
     if (it != estimates.end()) return it->second;
   }
   std::optional<BandStats> s = loadEstimate(store, key);
-  if (!s) {
-    s = estimate(source, band);
-    if (s->samples > 0) saveEstimate(store, key, *s);
-  }
-  if (s->samples > 0) {
+  if (s) {
     std::lock_guard<std::mutex> lock(estimatesMutex);
     estimates.emplace(key.config, *s);
   }
-  return *s;
+  return s;
+}
+
+void rememberEstimate(const TileKey& key, const BandStats& s, TileStore* store) {
+  if (s.samples <= 0) return;
+  saveEstimate(store, key, s);
+  std::lock_guard<std::mutex> lock(estimatesMutex);
+  estimates.emplace(key.config, s);
 }
 
 }  // namespace
 
-BandStats bandStatistics(const SourceRaster& source, int band, TileStore* store) {
-  BandStats s;
-  GDALRasterBand* src = source.sourceBand(band);
-  const char* mean = src->GetMetadataItem("STATISTICS_MEAN");
-  const char* stddev = src->GetMetadataItem("STATISTICS_STDDEV");
-  // Stored statistics are used only when finite (GDAL computes infinite ones
-  // when the band holds infinities).
-  if (mean && stddev && std::isfinite(CPLAtof(mean)) && std::isfinite(CPLAtof(stddev))) {
-    s.mean = CPLAtof(mean);
-    s.stddev = CPLAtof(stddev);
-    s.stored = true;
-  } else {
-    s = estimateOnce(source, band, store);
+std::vector<BandStats> bandStatistics(const SourceRaster& source, TileStore* store) {
+  std::vector<BandStats> out(source.bandCount());
+  std::vector<int> missing;  // bands neither stored nor estimated before
+  for (int b = 0; b < source.bandCount(); ++b) {
+    GDALRasterBand* src = source.sourceBand(b);
+    const char* mean = src->GetMetadataItem("STATISTICS_MEAN");
+    const char* stddev = src->GetMetadataItem("STATISTICS_STDDEV");
+    // Stored statistics are used only when finite (GDAL computes infinite ones
+    // when the band holds infinities).
+    if (mean && stddev && std::isfinite(CPLAtof(mean)) && std::isfinite(CPLAtof(stddev))) {
+      out[b].mean = CPLAtof(mean);
+      out[b].stddev = CPLAtof(stddev);
+      out[b].stored = true;
+    } else if (const auto known = knownEstimate({estimateKey(source, b), 0, 0}, store)) {
+      out[b] = *known;
+    } else {
+      missing.push_back(b);
+    }
   }
-  if (!(s.stddev > 0) || !std::isfinite(s.stddev)) {
-    CPLDebug("VITFEAT", "band %d: standard deviation %g replaced by 1", source.bands()[band],
-             s.stddev);
-    s.stddev = 1;
+  if (!missing.empty()) {
+    const std::vector<BandStats> fresh = estimate(source, missing);
+    source.releaseRows(0, source.height());  // the tiles are read from the top again
+    for (size_t k = 0; k < missing.size(); ++k) {
+      out[missing[k]] = fresh[k];
+      rememberEstimate({estimateKey(source, missing[k]), 0, 0}, fresh[k], store);
+    }
   }
-  return s;
+  for (int b = 0; b < source.bandCount(); ++b) {
+    BandStats& s = out[b];
+    if (!(s.stddev > 0) || !std::isfinite(s.stddev)) {
+      CPLDebug("VITFEAT", "band %d: standard deviation %g replaced by 1", source.bands()[b],
+               s.stddev);
+      s.stddev = 1;
+    }
+  }
+  return out;
 }
 
 double dataTypeScale(GDALDataType type) {
@@ -180,7 +218,7 @@ Normalizer Normalizer::create(NormalizeMode mode, const SourceRaster& source,
     }
     return n;
   }
-  for (int b = 0; b < C; ++b) n.stats_.push_back(bandStatistics(source, b, store));
+  n.stats_ = bandStatistics(source, store);
   for (int b = 0; b < C; ++b) {
     const BandStats& s = n.stats_[b];
     n.channels_[b] = mode == NormalizeMode::Dataset

@@ -22,13 +22,14 @@ struct BandStats {
   long long samples = 0;
 };
 
-// STATISTICS_MEAN/STATISTICS_STDDEV of the source band when both are present
-// and finite; otherwise estimated over every valid, finite pixel of a
-// nearest-neighbour decimated read (at most 1024 x 1024) of the tiling area.
-// An estimate is made once per process for the same pixels (SourceRaster::
-// pixelsKey, band, area) and, with a store (CACHE_DIR), once for every
-// process: the decimated read touches every block of a tiled input.
-BandStats bandStatistics(const SourceRaster& source, int band, TileStore* store = nullptr);
+// For every band of the source: STATISTICS_MEAN/STATISTICS_STDDEV when both
+// are present and finite; otherwise estimated over every valid, finite pixel
+// of a nearest-neighbour decimated read (at most 1024 x 1024) of the tiling
+// area, one pass for all such bands. An estimate is made once per process for
+// the same pixels (SourceRaster::pixelsKey, band, area) and, with a store
+// (CACHE_DIR), once for every process: the decimated read touches every block
+// of a tiled input.
+std::vector<BandStats> bandStatistics(const SourceRaster& source, TileStore* store = nullptr);
 
 struct ChannelTransform {
   double gain = 1;

@@ -1,6 +1,30 @@
+// Registration of the vitfeat GDAL drivers: VITFEAT, the view drivers
+// (views/) and the VRT pixel functions.
 #pragma once
 
+#include <gdal_priv.h>
+
 namespace vitfeat {
-// Registers every vitfeat GDAL driver that is not registered yet.
+
+// How VITFEAT datasets are opened and copied. A process that links the engine
+// (tests, tools) passes VitfeatDataset's own functions; the plugin passes
+// functions that load the engine module on first use, so that a GDAL process
+// which never opens a VITFEAT dataset does not load LibTorch.
+struct VitfeatEntryPoints {
+  // Raised whenever this struct or the engine module's entry changes, so a
+  // plugin and an engine from different builds refuse each other.
+  static constexpr int kInterfaceVersion = 1;
+  int interfaceVersion = kInterfaceVersion;
+  GDALDataset* (*open)(GDALOpenInfo*) = nullptr;
+  GDALDataset* (*createCopy)(const char*, GDALDataset*, int, char**, GDALProgressFunc,
+                             void*) = nullptr;
+};
+
+// Registers every vitfeat GDAL driver that is not registered yet, VITFEAT
+// opening and copying through `vitfeat`.
+void registerDrivers(const VitfeatEntryPoints& vitfeat);
+
+// The same with the engine linked into this process (register_linked.cpp).
 void registerDrivers();
+
 }  // namespace vitfeat

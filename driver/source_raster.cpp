@@ -4,6 +4,7 @@
 #include <cpl_vsi.h>
 #include <gdal_utils.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace vitfeat {
@@ -195,6 +196,47 @@ CellRect SourceRaster::levelWindowInDataset(const CellRect& window) const {
   const int x1 = ceilDiv(dataset()->GetRasterXSize() - xoff_, f);
   const int y1 = ceilDiv(dataset()->GetRasterYSize() - yoff_, f);
   return window.intersect({x0, y0, x1 - x0, y1 - y0});
+}
+
+namespace {
+
+// Block rows of `band` wholly above dataset row `row`: block y covers rows
+// [y * blockY, (y + 1) * blockY); past the last row, the last (partial) block
+// counts too.
+int blockRowsAbove(GDALRasterBand* band, int row) {
+  int blockX = 0, blockY = 0;
+  band->GetBlockSize(&blockX, &blockY);
+  if (blockY <= 0) return 0;
+  return row >= band->GetYSize() ? (band->GetYSize() + blockY - 1) / blockY : row / blockY;
+}
+
+// Flushes the cached blocks of `band` in block rows [from, to).
+void releaseBlockRows(GDALRasterBand* band, int from, int to) {
+  int blockX = 0, blockY = 0;
+  band->GetBlockSize(&blockX, &blockY);
+  if (blockX <= 0) return;
+  const int columns = (band->GetXSize() + blockX - 1) / blockX;
+  for (int y = from; y < to; ++y)
+    for (int x = 0; x < columns; ++x) band->FlushBlock(x, y, FALSE);
+}
+
+}  // namespace
+
+void SourceRaster::releaseRows(int fromRow, int toRow) const {
+  if (factor_ != 1 || warped_) return;
+  const int from = std::max(0, fromRow + yoff_), to = std::max(0, toRow + yoff_);
+  for (size_t i = 0; i < bands_.size(); ++i) {
+    GDALRasterBand* b = band(static_cast<int>(i));
+    // A mask band that reads the band itself (no data value) caches its own
+    // blocks too; one that is all valid has none.
+    GDALRasterBand* mask = b->GetMaskFlags() & GMF_ALL_VALID ? nullptr : b->GetMaskBand();
+    for (GDALRasterBand* r : {b, mask}) {
+      if (!r) continue;
+      int blockX = 0, blockY = 0;
+      r->GetBlockSize(&blockX, &blockY);
+      if (blockY > 0) releaseBlockRows(r, from / blockY, blockRowsAbove(r, to));
+    }
+  }
 }
 
 bool SourceRaster::readBand(int i, const CellRect& window, float* dst, unsigned char* mask,

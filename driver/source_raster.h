@@ -56,6 +56,17 @@ class SourceRaster {
   // the raster and not masked: nodata, alpha or mask band). false + CPLError on I/O error.
   bool read(const PixelWindow& window, float* values, unsigned char* valid) const;
 
+  // Drops this handle's blocks of the selected bands (and of their mask bands)
+  // from GDAL's block cache: those holding rows [fromRow, toRow) that lie
+  // wholly above toRow (this level's pixels; toRow = height() reaches the
+  // bottom). A reader going down the raster needs them no more, and GDAL
+  // would otherwise keep the whole source, up to GDAL_CACHEMAX (5 % of the
+  // RAM by default), for the whole read. Only the full-resolution level of an
+  // unwarped source: an overview level reads through the source's overviews,
+  // and a warped one through a VRT over source blocks at other positions; both
+  // stay bounded by GDAL_CACHEMAX. Not while another thread reads this source.
+  void releaseRows(int fromRow, int toRow) const;
+
  private:
   GDALDataset* dataset() const { return warped_ ? warped_.get() : source_.get(); }
 

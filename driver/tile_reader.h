@@ -28,6 +28,8 @@ class TileReader {
   // in GDAL and timm). nullopt + CPLError on a read error.
   std::optional<TileInput> read(const PixelWindow& window) const;
 
+  const SourceRaster& source() const { return source_; }
+
  private:
   const SourceRaster& source_;
   const Normalizer normalizer_;

@@ -17,7 +17,6 @@ namespace vitfeat {
 
 namespace {
 
-constexpr const char* kPrefix = "VITFEAT:";
 constexpr const char* kDomain = "VITFEAT";
 // Largest side of the model's input: (16384 / 16)^2 tokens are far beyond any
 // ViT's attention memory already.
@@ -133,14 +132,7 @@ struct VitfeatDataset::Level {
 };
 
 int VitfeatDataset::Identify(GDALOpenInfo* info) {
-  return guarded("VITFEAT", FALSE, [&] {
-    if (STARTS_WITH_CI(info->pszFilename, kPrefix)) return TRUE;
-    return EQUAL(CPLGetExtension(info->pszFilename), "vitfeat") &&
-                   looksLikeDescriptor(reinterpret_cast<const char*>(info->pabyHeader),
-                                       info->nHeaderBytes)
-               ? TRUE
-               : FALSE;
-  });
+  return guarded("VITFEAT", FALSE, [&] { return namesFeatureDataset(*info) ? TRUE : FALSE; });
 }
 
 // GDAL calls these from C: no C++ exception may leave them (it would end the
@@ -160,15 +152,15 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
 
 GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
   if (!Identify(info)) return nullptr;
-  if (info->eAccess == GA_Update && STARTS_WITH_CI(info->pszFilename, kPrefix)) {
+  if (info->eAccess == GA_Update && STARTS_WITH_CI(info->pszFilename, kVitfeatPrefix)) {
     CPLError(CE_Failure, CPLE_NotSupported,
              "VITFEAT: feature datasets are read-only (a .vitfeat descriptor can be opened for "
              "update, to build external overviews with gdaladdo)");
     return nullptr;
   }
   std::unique_ptr<VitfeatDataset> ds(new VitfeatDataset());
-  if (STARTS_WITH_CI(info->pszFilename, kPrefix)) {
-    ds->sourceName_ = info->pszFilename + std::strlen(kPrefix);
+  if (STARTS_WITH_CI(info->pszFilename, kVitfeatPrefix)) {
+    ds->sourceName_ = info->pszFilename + std::strlen(kVitfeatPrefix);
   } else {
     auto d = readDescriptor(info->pszFilename);
     if (!d) return nullptr;

@@ -19,7 +19,7 @@
 # (see tools/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VITFEAT_BUILD_TARGETS="gdal_VITFEAT vitfeat_make_model vitfeat_make_scene" tools/setup.sh
+VITFEAT_BUILD_TARGETS="vitfeat_plugin vitfeat_make_model vitfeat_make_scene" tools/setup.sh
 build=$(cd "${VITFEAT_BUILD_DIR:-build}" && pwd)
 out=${VITFEAT_EXAMPLE_OUT:-example-output}
 mkdir -p "$out"

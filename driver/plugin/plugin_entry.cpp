@@ -1,5 +1,9 @@
 // Entry point GDAL looks up when it loads gdal_VITFEAT.so from GDAL_DRIVER_PATH.
+// VITFEAT opens through the engine module, loaded on first use.
+#include "driver/plugin/engine_loader.h"
 #include "driver/register.h"
 
-extern "C" void GDALRegisterMe() { vitfeat::registerDrivers(); }
-extern "C" void GDALRegister_VITFEAT() { vitfeat::registerDrivers(); }
+#define VITFEAT_EXPORT extern "C" __attribute__((visibility("default")))
+
+VITFEAT_EXPORT void GDALRegisterMe() { vitfeat::registerDrivers(vitfeat::deferredEntryPoints()); }
+VITFEAT_EXPORT void GDALRegister_VITFEAT() { GDALRegisterMe(); }
