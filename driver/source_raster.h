@@ -44,7 +44,8 @@ class SourceRaster {
   // Identity of the source for cache keys: name, size, modification time and
   // the reduction factor.
   const std::string& identity() const { return identity_; }
-  // identity() and the on-the-fly warp (TARGET_SRS, TARGET_RES, RESAMPLING):
+  // identity() and the on-the-fly warp (TARGET_SRS, TARGET_RES, RESAMPLING,
+  // and EXTENT, the warp's output bounds, when warped):
   // what determines the pixels read, for keys of values computed from them.
   std::string pixelsKey() const { return identity_ + warp_; }
   const std::string& name() const { return name_; }

@@ -277,8 +277,9 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
       Normalizer::create(o.normalize, src, model, o.scale, processTileStore(o.cache_dir).get());
   const std::string sha = fileSha256(model.weights);
   // Everything a tile's features depend on; the device too (results differ
-  // in the last bits between CPU and GPU kernels).
-  std::string key = src.identity() + "|" + model.weights + "|" + sha + "|" + model.device + "|" +
+  // in the last bits between CPU and GPU kernels). pixelsKey(): the source and
+  // its on-the-fly warp, as the statistics estimate keys them.
+  std::string key = src.pixelsKey() + "|" + model.weights + "|" + sha + "|" + model.device + "|" +
                     model.dtype + "|" + joinInts(src.bands()) + "|" + std::to_string(tile) + "|" +
                     std::to_string(stride) + "|" + std::to_string(input) + "|" +
                     normalizeModeName(o.normalize) + "|" + o.encoder;
@@ -286,11 +287,9 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
   if (!wavelengths.values.empty()) key += "|wl=" + joinDoubles(wavelengths.values);
   for (const ChannelTransform& t : normalizer.channels())
     key += CPLSPrintf("|%.17g,%.17g,%.9g", t.gain, t.bias, t.fill);
-  if (!o.target_srs.empty() || o.target_res > 0 || o.extent)
-    key += "|" + o.target_srs + "|" + std::to_string(o.target_res) + "|" + o.resampling + "|" +
-           (o.extent ? CPLSPrintf("%.17g,%.17g,%.17g,%.17g,", (*o.extent)[0], (*o.extent)[1],
-                                  (*o.extent)[2], (*o.extent)[3])
-                     : "") +
+  if (o.extent)
+    key += CPLSPrintf("|extent=%.17g,%.17g,%.17g,%.17g,", (*o.extent)[0], (*o.extent)[1],
+                      (*o.extent)[2], (*o.extent)[3]) +
            o.extent_srs;
 
   CPLStringList& r = ds->record_;

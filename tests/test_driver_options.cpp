@@ -16,6 +16,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "driver/feature_options.h"
@@ -428,4 +429,31 @@ TEST_CASE("driver options: statistics stored on the input do not change the feat
   float worst = 0;
   for (size_t i = 0; i < after.size(); ++i) worst = std::max(worst, std::abs(after[i] - before[i]));
   CHECK(worst < 1e-5f);
+}
+
+TEST_CASE("driver options: nearby TARGET_RES values do not share tiles") {
+  // 4 and 4.0000001 m warp the source to rasters of the same size from
+  // slightly different pixels. The tile key once printed the resolution with
+  // 6 decimals, so the second open reused the first's tiles from the
+  // process-wide cache; it now keys the warp as SourceRaster::pixelsKey does.
+  auto readAll = [](const std::string& resolution) {
+    // NORMALIZE=model: the same normalisation for both (estimated statistics
+    // of the two warps would differ, and tell the keys apart by themselves).
+    Dataset ds = openWith({{"TARGET_RES", resolution}, {"NORMALIZE", "model"}});
+    REQUIRE(ds);
+    const int w = GDALGetRasterXSize(ds.get()), h = GDALGetRasterYSize(ds.get());
+    std::vector<float> values(static_cast<size_t>(w) * h * kEmbedDim);
+    REQUIRE(GDALDatasetRasterIO(ds.get(), GF_Read, 0, 0, w, h, values.data(), w, h, GDT_Float32,
+                                kEmbedDim, nullptr, 0, 0, 0) == CE_None);
+    return std::make_pair(std::stoull(metadataItem(ds.get(), "TILES_COMPUTED")),
+                          std::stoull(metadataItem(ds.get(), "TILES_REUSED")));
+  };
+  const auto first = readAll("4");
+  CHECK(first.first > 0);
+  const auto again = readAll("4");  // the same options: every tile from the cache
+  CHECK(again.first == 0);
+  CHECK(again.second == first.first);
+  const auto nearby = readAll("4.0000001");
+  CHECK(nearby.second == 0);
+  CHECK(nearby.first == first.first);
 }
