@@ -4,6 +4,8 @@
 #include <cpl_error.h>
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "driver/c_boundary.h"
@@ -20,12 +22,16 @@ struct Engine {
   std::string error;
 };
 
-// The folder this module was loaded from: the engine is installed beside it.
+// The folder of this module's file: the engine is installed beside it. A
+// link to the plugin (into GDAL's own plugin folder, say) is followed to the
+// build or install folder that holds both files.
 std::string pluginFolder() {
   Dl_info info{};
   static const int anchor = 0;
   if (dladdr(&anchor, &info) == 0 || info.dli_fname == nullptr) return ".";
-  return CPLGetPath(info.dli_fname);
+  const std::unique_ptr<char, decltype(&std::free)> real(realpath(info.dli_fname, nullptr),
+                                                         &std::free);
+  return CPLGetPath(real ? real.get() : info.dli_fname);
 }
 
 Engine load() {

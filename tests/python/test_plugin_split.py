@@ -11,7 +11,9 @@ whether LibTorch is mapped into it (/proc/self/maps) after each step:
    after reading a VITPCA view of a feature GeoTIFF, LibTorch is not loaded;
    after reading a VITFEAT dataset it is, and the features are finite;
 2. with gdal_VITFEAT.so alone in the folder: GDAL starts, the view works, and
-   opening VITFEAT fails with an error that names the missing engine file.
+   opening VITFEAT fails with an error that names the missing engine file;
+3. with only a link to gdal_VITFEAT.so in the folder (as in GDAL's own plugin
+   folder): the plugin follows the link and finds the engine beside it.
 
 Exit code 0: passed; 1: failed; 77: a Python module is missing (skipped).
 Run with Debian's /usr/bin/python3 (python3-gdal, python3-numpy).
@@ -115,6 +117,16 @@ def main():
                      "cannot load the feature engine" in r["vitfeat_error"]
                      and expected in r["vitfeat_error"], r["vitfeat_error"])
         checks.check("LibTorch never loaded", not r["torch_after_vitfeat"])
+
+        print("3. a link to gdal_VITFEAT.so, without the engine beside the link")
+        linked = os.path.join(work, "plugin_linked")
+        os.makedirs(linked)
+        os.symlink(os.path.join(os.path.abspath(plugin_dir), "gdal_VITFEAT.so"),
+                   os.path.join(linked, "gdal_VITFEAT.so"))
+        r = run_child(linked, *args)
+        checks.check("VITFEAT reads through the linked plugin",
+                     r.get("vitfeat_bands") == 32 and r.get("vitfeat_finite", False),
+                     r["vitfeat_error"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return checks.exit_code()
