@@ -132,6 +132,12 @@ std::string optionListXml(const std::vector<OptionSpec>& specs, const char* requ
 
 std::string openOptionListXml() { return optionListXml(openOptionSpecs(), "MODEL"); }
 
+std::string extentKey(const FeatureOptions& o) {
+  if (!o.extent) return {};
+  const auto& e = *o.extent;
+  return CPLSPrintf("%.17g,%.17g,%.17g,%.17g,", e[0], e[1], e[2], e[3]) + o.extent_srs;
+}
+
 const char* normalizeModeName(NormalizeMode mode) {
   switch (mode) {
     case NormalizeMode::Dataset:

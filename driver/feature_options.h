@@ -70,6 +70,9 @@ std::optional<FeatureOptions> parseFeatureOptions(
 
 const char* normalizeModeName(NormalizeMode mode);
 
+// EXTENT and EXTENT_SRS as a cache-key part, every digit kept; empty without EXTENT.
+std::string extentKey(const FeatureOptions& o);
+
 // Whether an encoder architecture (EncoderInfo::name) is conditioned on the
 // band wavelengths (DOFA): WAVELENGTHS change its features and are recorded.
 bool encoderUsesWavelengths(const std::string& architecture);

@@ -24,7 +24,11 @@ struct VitfeatEntryPoints {
 // opening and copying through `vitfeat`.
 void registerDrivers(const VitfeatEntryPoints& vitfeat);
 
-// The same with the engine linked into this process (register_linked.cpp).
+// VitfeatDataset's own open and copy (register_linked.cpp): for a process that
+// links the engine, and for the engine module's export.
+VitfeatEntryPoints linkedEntryPoints();
+
+// registerDrivers(linkedEntryPoints()).
 void registerDrivers();
 
 }  // namespace vitfeat

@@ -5,11 +5,13 @@
 
 namespace vitfeat {
 
-void registerDrivers() {
+VitfeatEntryPoints linkedEntryPoints() {
   VitfeatEntryPoints direct;
   direct.open = VitfeatDataset::Open;
   direct.createCopy = VitfeatDataset::CreateCopy;
-  registerDrivers(direct);
+  return direct;
 }
+
+void registerDrivers() { registerDrivers(linkedEntryPoints()); }
 
 }  // namespace vitfeat

@@ -136,11 +136,7 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
     if (!r->warped_) return nullptr;
     // The extent is the warp's output bounds (-te): part of the pixels too.
     r->warp_ = "|warp=" + o.target_srs + "|" + CPLSPrintf("%.17g", o.target_res) + "|" +
-               o.resampling +
-               (o.extent ? CPLSPrintf("|te=%.17g,%.17g,%.17g,%.17g,", (*o.extent)[0],
-                                      (*o.extent)[1], (*o.extent)[2], (*o.extent)[3]) +
-                               o.extent_srs
-                         : std::string());
+               o.resampling + (o.extent ? "|te=" + extentKey(o) : std::string());
     ds = r->warped_.get();
     r->width_ = ds->GetRasterXSize();
     r->height_ = ds->GetRasterYSize();

@@ -131,10 +131,6 @@ struct VitfeatDataset::Level {
   std::string cacheDir;
 };
 
-int VitfeatDataset::Identify(GDALOpenInfo* info) {
-  return guarded("VITFEAT", FALSE, [&] { return namesFeatureDataset(*info) ? TRUE : FALSE; });
-}
-
 // GDAL calls these from C: no C++ exception may leave them (it would end the
 // host process, e.g. QGIS). Each turns one into a CPLError.
 GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
@@ -151,7 +147,7 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
 }
 
 GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
-  if (!Identify(info)) return nullptr;
+  if (!namesFeatureDataset(*info)) return nullptr;
   if (info->eAccess == GA_Update && STARTS_WITH_CI(info->pszFilename, kVitfeatPrefix)) {
     CPLError(CE_Failure, CPLE_NotSupported,
              "VITFEAT: feature datasets are read-only (a .vitfeat descriptor can be opened for "
@@ -287,10 +283,7 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
   if (!wavelengths.values.empty()) key += "|wl=" + joinDoubles(wavelengths.values);
   for (const ChannelTransform& t : normalizer.channels())
     key += CPLSPrintf("|%.17g,%.17g,%.9g", t.gain, t.bias, t.fill);
-  if (o.extent)
-    key += CPLSPrintf("|extent=%.17g,%.17g,%.17g,%.17g,", (*o.extent)[0], (*o.extent)[1],
-                      (*o.extent)[2], (*o.extent)[3]) +
-           o.extent_srs;
+  if (o.extent) key += "|extent=" + extentKey(o);
 
   CPLStringList& r = ds->record_;
   r.SetNameValue("MODEL", o.model.c_str());

@@ -25,7 +25,6 @@ namespace vitfeat {
 
 class VitfeatDataset final : public LazyDataset {
  public:
-  static int Identify(GDALOpenInfo* info);
   static GDALDataset* Open(GDALOpenInfo* info);
   // Writes a .vitfeat descriptor of a VITFEAT dataset (gdal_translate -of VITFEAT).
   static GDALDataset* CreateCopy(const char* filename, GDALDataset* src, int strict, char** options,

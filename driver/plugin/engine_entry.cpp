@@ -4,16 +4,9 @@
 
 #include <type_traits>
 
-#include "driver/vitfeat_dataset.h"
-
 extern "C" __attribute__((visibility("default"))) const vitfeat::VitfeatEntryPoints*
 vitfeatEngineEntryPoints() {
-  static const vitfeat::VitfeatEntryPoints direct = [] {
-    vitfeat::VitfeatEntryPoints e;
-    e.open = vitfeat::VitfeatDataset::Open;
-    e.createCopy = vitfeat::VitfeatDataset::CreateCopy;
-    return e;
-  }();
+  static const vitfeat::VitfeatEntryPoints direct = vitfeat::linkedEntryPoints();
   return &direct;
 }
 
