@@ -12,8 +12,11 @@
 #     reading the same dataset at once into one cache folder.
 # Usage: bench/end_to_end.sh [BUILD_DIR] ; env SIZE (default 2048), ARCH
 # (vit_tiny_patch16_224), DEPTH (12), BATCH (8), THREADS (2), DEVICE (cpu; cuda
-# with a CUDA build, docs/models.md). On a GPU, (1) includes the copies to and
-# from the GPU, as the driver's batches do.
+# with a CUDA build, docs/models.md), DTYPE (float32; bfloat16, or float16 on
+# CUDA), BENCH_SECONDS (6: seconds per vit_bench measurement). On a GPU, (1)
+# includes the copies to and from the GPU, as the driver's batches do. Peak RSS
+# needs GNU time (/usr/bin/time, Debian's package `time`); without it the
+# figures are timed and RSS reads n/a.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(cd "${1:-build}" && pwd)
@@ -23,6 +26,8 @@ depth=${DEPTH:-12}
 batch=${BATCH:-8}
 threads=${THREADS:-2}
 device=${DEVICE:-cpu}
+dtype=${DTYPE:-float32}
+bench_seconds=${BENCH_SECONDS:-6}
 work=$(mktemp -d /tmp/vitfeat_bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export GDAL_DRIVER_PATH="$build/gdalplugins" OMP_NUM_THREADS="$threads"
@@ -40,13 +45,18 @@ run() {
   shift
   local t0 t1
   t0=$(now)
-  /usr/bin/time -f "%M" -o "$work/rss" "$@" >/dev/null
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f "%M" -o "$work/rss" "$@" >/dev/null
+    rss="$(awk '{ printf "%.0f", $1 / 1024 }' "$work/rss") MB"
+  else
+    "$@" >/dev/null
+    rss=n/a
+  fi
   t1=$(now)
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-  rss=$(awk '{ printf "%.0f", $1 / 1024 }' "$work/rss")
-  echo "$name: $secs s, peak RSS $rss MB"
+  echo "$name: $secs s, peak RSS $rss"
 }
-opts=(-oo MODEL="$work/model" -oo BATCH_SIZE="$batch" -oo NUM_THREADS="$threads" -oo DEVICE="$device")
+opts=(-oo MODEL="$work/model" -oo BATCH_SIZE="$batch" -oo NUM_THREADS="$threads" -oo DEVICE="$device" -oo DTYPE="$dtype")
 base=(gdal_translate -q -co TILED=YES "VITFEAT:$work/scene.tif" "$work/out.tif" "${opts[@]}")
 tiles_of() {  # stride -> tile count of the raster
   gdalinfo -mdd VITFEAT "VITFEAT:$work/scene.tif" -oo MODEL="$work/model" -oo STRIDE="$1" \
@@ -55,13 +65,13 @@ tiles_of() {  # stride -> tile count of the raster
 }
 
 echo "machine: $(nproc) cores, $(awk -F: '/model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "raster: ${size} x ${size}, 11 bands Byte; model: $arch depth $depth; batch $batch; threads $threads; device $device"
+echo "raster: ${size} x ${size}, 11 bands Byte; model: $arch depth $depth; batch $batch; threads $threads; device $device; dtype $dtype"
 # The bare encoder as the driver builds it for this raster (11 input channels),
 # in tiles/s. Measured before and after the runs of 2., the faster kept: a slow
 # spell of a shared machine then cannot flatter the ratio.
 bare_encoder() {
   "$build/bench/vit_bench" --arch "$arch" --batch "$batch" --threads "$threads" --device "$device" \
-    --dtype float32 --seconds 6 --in-chans 11 |
+    --dtype "$dtype" --seconds "$bench_seconds" --in-chans 11 |
     awk '{ for (i = 1; i < NF; ++i) if ($(i + 1) ~ /^images\/s/ && !done) { print $i; done = 1 } }'
 }
 bare=$(bare_encoder)
@@ -108,7 +118,8 @@ rm -rf "$cache"
 t0=$(now)
 "${base[@]}" -oo CACHE_DIR="$cache" &
 gdal_translate -q "VITFEAT:$work/scene.tif" "$work/out2.tif" -oo MODEL="$work/model" \
-  -oo BATCH_SIZE="$batch" -oo NUM_THREADS="$threads" -oo DEVICE="$device" -oo CACHE_DIR="$cache"
+  -oo BATCH_SIZE="$batch" -oo NUM_THREADS="$threads" -oo DEVICE="$device" -oo DTYPE="$dtype" \
+  -oo CACHE_DIR="$cache"
 wait
 t1=$(now)
 files=$(find "$cache" -name '*.vtile' | wc -l)
