@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 
+#include "driver/blas_check.h"
 #include "driver/coalescing_encoder.h"
 #include "driver/feature_options.h"
 #include "models/encoder_factory.h"
@@ -69,6 +70,8 @@ std::shared_ptr<const Encoder> acquireEncoder(const std::string& model, const En
     result.set_value(nullptr);
     throw;
   }
+  if (encoder && encoder->info().device == "cpu" && encoder->info().dtype == "float32")
+    warnIfSlowBlasOnce();
   {
     const std::lock_guard<std::mutex> lock(mutex);
     if (encoder)

@@ -1,0 +1,61 @@
+#include "driver/blas_check.h"
+
+#include <cpl_error.h>
+
+#include <mutex>
+
+#if defined(__linux__)
+#include <dlfcn.h>
+#define VITFEAT_HAVE_DLADDR 1
+#endif
+
+namespace vitfeat {
+
+std::string sgemmProvider() {
+#ifdef VITFEAT_HAVE_DLADDR
+  void* const sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info info{};
+  if (sgemm && dladdr(sgemm, &info) && info.dli_fname) return info.dli_fname;
+#endif
+  return {};
+}
+
+bool looksOptimisedBlas(const std::string& file) {
+  if (file.find("libtorch") != std::string::npos) return true;
+#ifdef VITFEAT_HAVE_DLADDR
+  // A handle on the loaded library: dlsym then searches it and its
+  // dependencies (Debian's OpenBLAS libblas.so.3 is a thin library over
+  // libopenblas.so.0).
+  void* const handle = dlopen(file.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (!handle) return true;  // cannot tell: no warning
+  bool known = false;
+  for (const char* marker : {"openblas_get_config", "MKL_Get_Version", "mkl_get_version",
+                             "bli_info_get_version_str", "flexiblas_get_num_threads"})
+    known = known || dlsym(handle, marker) != nullptr;
+  dlclose(handle);
+  return known;
+#else
+  return true;
+#endif
+}
+
+std::string slowBlasWarning(const std::string& file) {
+  if (file.empty() || looksOptimisedBlas(file)) return {};
+  return "VITFEAT: LibTorch's float32 matrix products on the CPU go to sgemm_ in " + file +
+         ", which looks like the reference BLAS (no OpenBLAS, MKL, BLIS or FlexiBLAS in it): "
+         "float32 on the CPU can be 10-20x slower than it should. On Debian install "
+         "libopenblas0-openmp; with a LibTorch that carries its own BLAS, preload its "
+         "libtorch_cpu.so (docs/models.md, 'Building against a CUDA LibTorch').";
+}
+
+void warnIfSlowBlasOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const std::string provider = sgemmProvider();
+    CPLDebug("VITFEAT", "sgemm_ comes from %s", provider.empty() ? "(none)" : provider.c_str());
+    const std::string warning = slowBlasWarning(provider);
+    if (!warning.empty()) CPLError(CE_Warning, CPLE_AppDefined, "%s", warning.c_str());
+  });
+}
+
+}  // namespace vitfeat
