@@ -1,5 +1,6 @@
 #include "driver/blas_check.h"
 
+#include <ATen/Parallel.h>
 #include <cpl_error.h>
 
 #include <mutex>
@@ -11,13 +12,36 @@
 
 namespace vitfeat {
 
+#ifdef VITFEAT_HAVE_DLADDR
+namespace {
+
+// The file a loaded address belongs to, or empty.
+std::string fileOf(const void* address) {
+  Dl_info info{};
+  if (address && dladdr(address, &info) && info.dli_fname) return info.dli_fname;
+  return {};
+}
+
+}  // namespace
+#endif
+
 std::string sgemmProvider() {
 #ifdef VITFEAT_HAVE_DLADDR
-  void* const sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
-  Dl_info info{};
-  if (sgemm && dladdr(sgemm, &info) && info.dli_fname) return info.dli_fname;
-#endif
+  // As the dynamic linker resolves LibTorch's call: the process's global
+  // scope first (the application and what it links, such as GDAL's BLAS)...
+  if (void* const global = dlsym(RTLD_DEFAULT, "sgemm_")) return fileOf(global);
+  // ...then the libraries loaded with LibTorch (the plugin is loaded with
+  // local scope, so its LibTorch and that one's BLAS are not global).
+  const std::string torch = fileOf(reinterpret_cast<const void*>(&at::get_num_threads));
+  if (torch.empty()) return {};
+  void* const handle = dlopen(torch.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (!handle) return {};
+  const std::string file = fileOf(dlsym(handle, "sgemm_"));
+  dlclose(handle);
+  return file;
+#else
   return {};
+#endif
 }
 
 bool looksOptimisedBlas(const std::string& file) {
