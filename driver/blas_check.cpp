@@ -22,6 +22,25 @@ std::string fileOf(const void* address) {
   return {};
 }
 
+// A reference to a library the process has loaded already (it never loads
+// one), given back when it goes out of scope.
+class LoadedLibrary {
+ public:
+  explicit LoadedLibrary(const std::string& file)
+      : handle_(file.empty() ? nullptr : dlopen(file.c_str(), RTLD_LAZY | RTLD_NOLOAD)) {}
+  ~LoadedLibrary() {
+    if (handle_) dlclose(handle_);
+  }
+  LoadedLibrary(const LoadedLibrary&) = delete;
+  LoadedLibrary& operator=(const LoadedLibrary&) = delete;
+  explicit operator bool() const { return handle_ != nullptr; }
+  // `name` in the library or in the libraries it depends on, or nullptr.
+  void* symbol(const char* name) const { return dlsym(handle_, name); }
+
+ private:
+  void* const handle_;
+};
+
 }  // namespace
 #endif
 
@@ -32,13 +51,8 @@ std::string sgemmProvider() {
   if (void* const global = dlsym(RTLD_DEFAULT, "sgemm_")) return fileOf(global);
   // ...then the libraries loaded with LibTorch (the plugin is loaded with
   // local scope, so its LibTorch and that one's BLAS are not global).
-  const std::string torch = fileOf(reinterpret_cast<const void*>(&at::get_num_threads));
-  if (torch.empty()) return {};
-  void* const handle = dlopen(torch.c_str(), RTLD_LAZY | RTLD_NOLOAD);
-  if (!handle) return {};
-  const std::string file = fileOf(dlsym(handle, "sgemm_"));
-  dlclose(handle);
-  return file;
+  const LoadedLibrary torch(fileOf(reinterpret_cast<const void*>(&at::get_num_threads)));
+  return torch ? fileOf(torch.symbol("sgemm_")) : std::string();
 #else
   return {};
 #endif
@@ -50,14 +64,12 @@ bool looksOptimisedBlas(const std::string& file) {
   // A handle on the loaded library: dlsym then searches it and its
   // dependencies (Debian's OpenBLAS libblas.so.3 is a thin library over
   // libopenblas.so.0).
-  void* const handle = dlopen(file.c_str(), RTLD_LAZY | RTLD_NOLOAD);
-  if (!handle) return true;  // cannot tell: no warning
-  bool known = false;
+  const LoadedLibrary blas(file);
+  if (!blas) return true;  // cannot tell: no warning
   for (const char* marker : {"openblas_get_config", "MKL_Get_Version", "mkl_get_version",
                              "bli_info_get_version_str", "flexiblas_get_num_threads"})
-    known = known || dlsym(handle, marker) != nullptr;
-  dlclose(handle);
-  return known;
+    if (blas.symbol(marker)) return true;
+  return false;
 #else
   return true;
 #endif
