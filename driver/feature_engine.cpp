@@ -229,7 +229,7 @@ bool FeatureEngine::compute(const CellRect& window, float* out, const Progress* 
   const int rows =
       static_cast<int>(std::max<std::size_t>(1, kStripBytes / std::max<std::size_t>(1, rowBytes)));
   if (window.height <= rows) {
-    const bool ok = computeStrip(window, out, progress);
+    const bool ok = computeStrip(window, out, progress, fullWidth);
     if (ok && fullWidth) releaseSourceRows(window);
     returnFreedMemory();
     return ok;
@@ -245,7 +245,7 @@ bool FeatureEngine::compute(const CellRect& window, float* out, const Progress* 
       return !progress || !*progress || (*progress)(from + span * done);
     };
     strip.resize(static_cast<std::size_t>(features()) * window.width * h);
-    if (!computeStrip(part, strip.data(), &scaled)) return false;
+    if (!computeStrip(part, strip.data(), &scaled, fullWidth)) return false;
     const std::size_t stripPlane = static_cast<std::size_t>(window.width) * h;
     for (int d = 0; d < features(); ++d)
       std::memcpy(out + d * plane + static_cast<std::size_t>(y) * window.width,
@@ -256,7 +256,8 @@ bool FeatureEngine::compute(const CellRect& window, float* out, const Progress* 
   return true;
 }
 
-bool FeatureEngine::computeStrip(const CellRect& window, float* out, const Progress* progress) {
+bool FeatureEngine::computeStrip(const CellRect& window, float* out, const Progress* progress,
+                                 bool fullWidth) {
   const std::vector<TileIndex> tiles = grid_.tilesCovering(window);
   std::vector<std::shared_ptr<const TileFeatures>> have(tiles.size());
   std::vector<size_t> missing;
@@ -275,6 +276,19 @@ bool FeatureEngine::computeStrip(const CellRect& window, float* out, const Progr
   for (size_t start = 0; start < missing.size(); start += batchSize_)
     batches.emplace_back(missing.begin() + start,
                          missing.begin() + std::min(missing.size(), start + batchSize_));
+  // Source rows above both the next batch's tiles (the tiles go row by row)
+  // and the next strip's are read no more: in a full-width read they leave
+  // GDAL's block cache batch by batch, so a strip holds about one tile row of
+  // the source, whatever its height. Only while no prefetch reads the source.
+  int released = topPixelRow(window.y0);
+  const int nextStripRow = topPixelRow(window.y1());
+  auto releaseAbove = [&](size_t k) {
+    if (!fullWidth || k >= batches.size()) return;
+    const int row = std::min(grid_.tilePixels(tiles[batches[k].front()]).y0, nextStripRow);
+    if (row <= released) return;
+    reader_->source().releaseRows(released, row);
+    released = row;
+  };
   // Pipelined: while the model runs batch k, another thread reads and
   // normalises batch k + 1 (the source is read by that thread alone meanwhile).
   // A future from std::async waits in its destructor, so no read outlives this call.
@@ -288,6 +302,7 @@ bool FeatureEngine::computeStrip(const CellRect& window, float* out, const Progr
   size_t done = 0;
   for (size_t k = 0; k < batches.size(); ++k) {
     BatchInput in = k == 0 || !pipeline ? readBatch(tiles, batches[k]) : next.get();
+    releaseAbove(k + 1);
     if (pipeline && k + 1 < batches.size())
       next = std::async(std::launch::async,
                         [this, &tiles, &batches, k] { return readBatch(tiles, batches[k + 1]); });

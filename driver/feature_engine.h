@@ -44,9 +44,9 @@ class FeatureEngine {
   // features() planes. Cells without data are NaN. false + CPLError on failure
   // or cancellation (CPLE_UserInterrupt). progress may be null.
   // A tall window is computed in strips of rows, so the tiles and blend sums
-  // held at once are bounded by a constant, not by the window. After each
-  // strip of a full-width window, the source's blocks above the next strip's
-  // tiles leave GDAL's block cache (SourceRaster::releaseRows).
+  // held at once are bounded by a constant, not by the window. In a
+  // full-width window, the source's blocks above the tiles still to be read
+  // leave GDAL's block cache after every batch (SourceRaster::releaseRows).
   bool compute(const CellRect& window, float* out, const Progress* progress = nullptr);
 
   // Laziness counters for this engine: tiles run through the model, and tiles
@@ -61,7 +61,8 @@ class FeatureEngine {
 
  private:
   // compute() for one strip: every covering tile is held until it is blended.
-  bool computeStrip(const CellRect& window, float* out, const Progress* progress);
+  // fullWidth: the window spans the grid's width (see compute()).
+  bool computeStrip(const CellRect& window, float* out, const Progress* progress, bool fullWidth);
   // The first pixel row of the tiles covering cell row cellRow (the source's
   // height past the last cell row).
   int topPixelRow(int cellRow) const;

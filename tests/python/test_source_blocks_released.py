@@ -18,7 +18,11 @@ source (27 MiB, tiled 256 x 256, pixel-interleaved; 12 block rows):
    a third of the source (measured: about 4 block rows);
 3. a second copy through the same handle, which reads the source again from
    the top (CACHE_MB=0: no tile is kept), gives identical features and stays
-   as low.
+   as low;
+4. one read of the whole dataset, which the driver computes as a single strip
+   of all 64 tile rows, releases the source's rows batch by batch: the block
+   cache stays below a third of the source there too (it held all of it before
+   the rows were released within a strip), and the features are those of (2).
 
 Exit code 0: passed; 1: failed; 77: a Python module is missing (skipped).
 Run with Debian's /usr/bin/python3 (python3-gdal, python3-numpy).
@@ -52,6 +56,23 @@ def copy_watching_cache(src):
     peak[0] = max(peak[0], gdal.GetCacheUsed())
     features = ds.ReadAsArray()
     ds = None
+    return features, peak[0]
+
+
+def read_watching_cache(src):
+    """One ReadRaster of all of src; returns (features, peak block-cache bytes),
+    sampled after each batch of tiles (the read's progress)."""
+    peak = [gdal.GetCacheUsed()]
+
+    def progress(fraction, message, data):
+        peak[0] = max(peak[0], gdal.GetCacheUsed())
+        return 1
+
+    data = src.ReadRaster(0, 0, src.RasterXSize, src.RasterYSize, buf_type=gdal.GDT_Float32,
+                          callback=progress)
+    peak[0] = max(peak[0], gdal.GetCacheUsed())
+    features = np.frombuffer(data, dtype=np.float32).reshape(
+        src.RasterCount, src.RasterYSize, src.RasterXSize)
     return features, peak[0]
 
 
@@ -89,6 +110,12 @@ def main():
                      first.shape == second.shape and np.array_equal(first, second, equal_nan=True))
         checks.check("(3) and as little cached", peak2 < source_bytes / 3,
                      f"peak {peak2 / MIB:.2f} MiB")
+        third, peak3 = read_watching_cache(ds)
+        checks.check("(4) one whole-raster read keeps the block cache below a third of the source",
+                     peak3 < source_bytes / 3,
+                     f"peak {peak3 / MIB:.2f} MiB (source {source_bytes / MIB:.2f} MiB)")
+        checks.check("(4) and gives the features of the copy",
+                     first.shape == third.shape and np.array_equal(first, third, equal_nan=True))
         checks.check("the copy holds every cell and band",
                      first.shape == (32, SIZE // 16, SIZE // 16) and np.isfinite(first).all(),
                      str(first.shape))
