@@ -216,21 +216,12 @@ int FeatureEngine::topPixelRow(int cellRow) const {
   return row;
 }
 
-void FeatureEngine::releaseSourceRows(const CellRect& strip) const {
-  reader_->source().releaseRows(topPixelRow(strip.y0), topPixelRow(strip.y1()));
-}
-
 bool FeatureEngine::compute(const CellRect& window, float* out, const Progress* progress) {
-  // A full-width window is read top to bottom (GDAL's whole-raster copies, a
-  // one-band read of a swath): once a strip is done, the source blocks it read
-  // above the tiles of the next strip are needed no more.
-  const bool fullWidth = window.x0 == 0 && window.width == grid_.cellsX();
   const std::size_t rowBytes = static_cast<std::size_t>(window.width) * features() * sizeof(float);
   const int rows =
       static_cast<int>(std::max<std::size_t>(1, kStripBytes / std::max<std::size_t>(1, rowBytes)));
   if (window.height <= rows) {
-    const bool ok = computeStrip(window, out, progress, fullWidth);
-    if (ok && fullWidth) releaseSourceRows(window);
+    const bool ok = computeStrip(window, out, progress);
     returnFreedMemory();
     return ok;
   }
@@ -245,19 +236,17 @@ bool FeatureEngine::compute(const CellRect& window, float* out, const Progress* 
       return !progress || !*progress || (*progress)(from + span * done);
     };
     strip.resize(static_cast<std::size_t>(features()) * window.width * h);
-    if (!computeStrip(part, strip.data(), &scaled, fullWidth)) return false;
+    if (!computeStrip(part, strip.data(), &scaled)) return false;
     const std::size_t stripPlane = static_cast<std::size_t>(window.width) * h;
     for (int d = 0; d < features(); ++d)
       std::memcpy(out + d * plane + static_cast<std::size_t>(y) * window.width,
                   strip.data() + d * stripPlane, stripPlane * sizeof(float));
-    if (fullWidth) releaseSourceRows(part);
     returnFreedMemory();
   }
   return true;
 }
 
-bool FeatureEngine::computeStrip(const CellRect& window, float* out, const Progress* progress,
-                                 bool fullWidth) {
+bool FeatureEngine::computeStrip(const CellRect& window, float* out, const Progress* progress) {
   const std::vector<TileIndex> tiles = grid_.tilesCovering(window);
   std::vector<std::shared_ptr<const TileFeatures>> have(tiles.size());
   std::vector<size_t> missing;
@@ -276,16 +265,18 @@ bool FeatureEngine::computeStrip(const CellRect& window, float* out, const Progr
   for (size_t start = 0; start < missing.size(); start += batchSize_)
     batches.emplace_back(missing.begin() + start,
                          missing.begin() + std::min(missing.size(), start + batchSize_));
-  // Source rows above both the next batch's tiles (the tiles go row by row)
-  // and the next strip's are read no more: in a full-width read they leave
-  // GDAL's block cache batch by batch, so a strip holds about one tile row of
-  // the source, whatever its height. Only while no prefetch reads the source.
+  // A full-width window is read top to bottom (GDAL's whole-raster copies, a
+  // one-band read of a swath): source rows above both the next batch's tiles
+  // (the tiles go row by row) and the next strip's are read no more, and
+  // leave GDAL's block cache batch by batch, so a strip holds about one tile
+  // row of the source, whatever its height. Only while no prefetch reads the
+  // source.
+  const bool fullWidth = window.x0 == 0 && window.width == grid_.cellsX();
   int released = topPixelRow(window.y0);
   const int nextStripRow = topPixelRow(window.y1());
-  auto releaseAbove = [&](size_t k) {
-    if (!fullWidth || k >= batches.size()) return;
-    const int row = std::min(grid_.tilePixels(tiles[batches[k].front()]).y0, nextStripRow);
-    if (row <= released) return;
+  auto releaseAbove = [&](int row) {
+    row = std::min(row, nextStripRow);
+    if (!fullWidth || row <= released) return;
     reader_->source().releaseRows(released, row);
     released = row;
   };
@@ -302,7 +293,7 @@ bool FeatureEngine::computeStrip(const CellRect& window, float* out, const Progr
   size_t done = 0;
   for (size_t k = 0; k < batches.size(); ++k) {
     BatchInput in = k == 0 || !pipeline ? readBatch(tiles, batches[k]) : next.get();
-    releaseAbove(k + 1);
+    if (k + 1 < batches.size()) releaseAbove(grid_.tilePixels(tiles[batches[k + 1].front()]).y0);
     if (pipeline && k + 1 < batches.size())
       next = std::async(std::launch::async,
                         [this, &tiles, &batches, k] { return readBatch(tiles, batches[k + 1]); });
@@ -316,6 +307,7 @@ bool FeatureEngine::computeStrip(const CellRect& window, float* out, const Progr
     CPLDebug("VITFEAT", "computed %zu/%zu tiles for cells %d,%d %dx%d", done, missing.size(),
              window.x0, window.y0, window.width, window.height);
   }
+  releaseAbove(nextStripRow);  // the strip's reads are done
 
   Blender blender(blend_, window, features());
   for (size_t i = 0; i < tiles.size(); ++i)

@@ -61,14 +61,12 @@ class FeatureEngine {
 
  private:
   // compute() for one strip: every covering tile is held until it is blended.
-  // fullWidth: the window spans the grid's width (see compute()).
-  bool computeStrip(const CellRect& window, float* out, const Progress* progress, bool fullWidth);
+  // In a full-width strip, the source rows above the tiles still to be read
+  // leave GDAL's block cache after every batch.
+  bool computeStrip(const CellRect& window, float* out, const Progress* progress);
   // The first pixel row of the tiles covering cell row cellRow (the source's
   // height past the last cell row).
   int topPixelRow(int cellRow) const;
-  // Releases the source rows a full-width strip read that the next strip down
-  // does not read.
-  void releaseSourceRows(const CellRect& strip) const;
 
   // One batch's model input, and the CPLErrors raised while reading it.
   struct BatchInput {

@@ -44,36 +44,39 @@ SIZE = 3072
 MIB = 1 << 20
 
 
-def copy_watching_cache(src):
-    """gdal.Translate src to a MEM dataset; returns (features, peak block-cache bytes)."""
+def watching_cache(read):
+    """Runs read(progress) and returns (its result, the peak block-cache bytes),
+    sampled at each progress call (after each batch of tiles) and at the end."""
     peak = [gdal.GetCacheUsed()]
 
     def progress(fraction, message, data):
         peak[0] = max(peak[0], gdal.GetCacheUsed())
         return 1
 
-    ds = gdal.Translate("", src, format="MEM", callback=progress)
-    peak[0] = max(peak[0], gdal.GetCacheUsed())
-    features = ds.ReadAsArray()
-    ds = None
-    return features, peak[0]
+    result = read(progress)
+    return result, max(peak[0], gdal.GetCacheUsed())
+
+
+def copy_watching_cache(src):
+    """gdal.Translate src to a MEM dataset; returns (features, peak block-cache bytes)."""
+
+    def copy(progress):
+        ds = gdal.Translate("", src, format="MEM", callback=progress)
+        return ds.ReadAsArray()
+
+    return watching_cache(copy)
 
 
 def read_watching_cache(src):
-    """One ReadRaster of all of src; returns (features, peak block-cache bytes),
-    sampled after each batch of tiles (the read's progress)."""
-    peak = [gdal.GetCacheUsed()]
+    """One ReadRaster of all of src; returns (features, peak block-cache bytes)."""
 
-    def progress(fraction, message, data):
-        peak[0] = max(peak[0], gdal.GetCacheUsed())
-        return 1
+    def read(progress):
+        data = src.ReadRaster(0, 0, src.RasterXSize, src.RasterYSize, buf_type=gdal.GDT_Float32,
+                              callback=progress)
+        return np.frombuffer(data, dtype=np.float32).reshape(
+            src.RasterCount, src.RasterYSize, src.RasterXSize)
 
-    data = src.ReadRaster(0, 0, src.RasterXSize, src.RasterYSize, buf_type=gdal.GDT_Float32,
-                          callback=progress)
-    peak[0] = max(peak[0], gdal.GetCacheUsed())
-    features = np.frombuffer(data, dtype=np.float32).reshape(
-        src.RasterCount, src.RasterYSize, src.RasterXSize)
-    return features, peak[0]
+    return watching_cache(read)
 
 
 def main():
