@@ -12,6 +12,7 @@
 #include "driver/blas_check.h"
 #include "driver/coalescing_encoder.h"
 #include "driver/feature_options.h"
+#include "driver/folders.h"
 #include "models/encoder_factory.h"
 #include "models/sha256.h"
 
@@ -152,7 +153,7 @@ std::string readDigest(const std::string& file) {
 // Written under a temporary name and renamed, so no reader sees half a digest.
 void writeDigest(const std::string& file, const std::string& digest) {
   if (file.empty()) return;
-  VSIMkdirRecursive(CPLGetPath(file.c_str()), 0755);
+  makeFolders(CPLGetPath(file.c_str()));
   const std::string temp = file + CPLSPrintf(".tmp%ld", static_cast<long>(getpid()));
   VSILFILE* f = VSIFOpenL(temp.c_str(), "wb");
   if (!f) return;

@@ -11,6 +11,7 @@
 #include <map>
 #include <vector>
 
+#include "driver/folders.h"
 #include "models/sha256.h"
 
 namespace vitfeat {
@@ -54,7 +55,7 @@ using File = std::unique_ptr<VSILFILE, FileCloser>;
 
 std::shared_ptr<TileStore> TileStore::open(const std::string& folder) {
   VSIStatBufL st;
-  if (VSIStatL(folder.c_str(), &st) != 0 && VSIMkdirRecursive(folder.c_str(), 0755) != 0) {
+  if (VSIStatL(folder.c_str(), &st) != 0 && !makeFolders(folder)) {
     CPLError(CE_Warning, CPLE_FileIO,
              "VITFEAT: cannot create the tile cache folder CACHE_DIR=%s (%s); tiles are not kept "
              "on disk",
@@ -167,16 +168,24 @@ void TileStore::disableWrites(const std::string& why) {
            folder_.c_str(), why.c_str());
 }
 
-std::shared_ptr<TileStore> processTileStore(const std::string& folder) {
-  if (folder.empty()) return nullptr;
+std::shared_ptr<TileStore> processTileStore(const std::string& given) {
+  if (given.empty()) return nullptr;
+  // A relative CACHE_DIR is taken from the current folder at the first open,
+  // and stays that folder if the process changes its current folder later.
+  std::string folder = given;
+  if (CPLIsFilenameRelative(given.c_str()) && !STARTS_WITH(given.c_str(), "/vsi"))
+    if (char* cwd = CPLGetCurrentDir()) {
+      folder = CPLFormFilename(cwd, given.c_str(), nullptr);
+      CPLFree(cwd);
+    }
   static std::mutex mutex;
   static std::map<std::string, std::shared_ptr<TileStore>> stores;
   const std::lock_guard<std::mutex> lock(mutex);
   const auto it = stores.find(folder);
   if (it != stores.end()) return it->second;
-  auto store = TileStore::open(folder);
-  if (store) stores[folder] = store;
-  return store;
+  // A folder that cannot be used is remembered too (as null): its warning is
+  // given once, not at every open of a dataset or of its overviews.
+  return stores[folder] = TileStore::open(folder);
 }
 
 }  // namespace vitfeat

@@ -58,7 +58,9 @@ class TileStore {
 };
 
 // The process's store for a folder (one per folder, shared by every dataset),
-// or nullptr when folder is empty or unusable.
+// or nullptr when folder is empty or unusable (warned about once per process).
+// A relative folder is made absolute from the current folder; missing folders
+// are created.
 std::shared_ptr<TileStore> processTileStore(const std::string& folder);
 
 }  // namespace vitfeat

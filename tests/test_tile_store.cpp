@@ -3,7 +3,8 @@
 //   process would);
 // - a file that does not check out (flipped byte, truncated, another key, a
 //   leftover temporary of a killed writer) is never served;
-// - a folder that cannot be written warns once and reads go on;
+// - a folder that cannot be written warns once and reads go on; missing
+//   folders are made, also from a relative CACHE_DIR;
 // - weights digests are remembered on disk, and a hub blob's name is its digest;
 // - through the driver: a second open (memory cache off) computes nothing and
 //   returns the same bits; a corrupt entry is recomputed and rewritten; a
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "driver/folders.h"
 #include "driver/shared_resources.h"
 #include "driver/tile_store.h"
 #include "models/sha256.h"
@@ -321,6 +323,97 @@ TEST_CASE("the driver reuses tiles from CACHE_DIR across opens and recomputes co
     readAll(ds.get());
     CHECK(counter(ds.get(), "TILES_FROM_DISK") == 0);
   }
+}
+
+namespace {
+
+// Runs in another current folder while it lives.
+class InFolder {
+ public:
+  explicit InFolder(const std::string& folder) : previous_(CPLGetCurrentDir()) {
+    REQUIRE(chdir(folder.c_str()) == 0);
+  }
+  ~InFolder() {
+    if (previous_ && chdir(previous_) != 0) std::abort();
+    CPLFree(previous_);
+  }
+  InFolder(const InFolder&) = delete;
+  InFolder& operator=(const InFolder&) = delete;
+
+ private:
+  char* previous_;
+};
+
+}  // namespace
+
+TEST_CASE("makeFolders makes relative, absolute and in-memory folders with their parents") {
+  TempDir dir;
+  const auto isFolder = [](const std::string& path) {
+    VSIStatBufL st;
+    return VSIStatL(path.c_str(), &st) == 0 && VSI_ISDIR(st.st_mode);
+  };
+  {
+    const InFolder in(dir.path());
+    CHECK(makeFolders("a/b/c"));
+    CHECK(makeFolders("a/b/c/"));  // already there
+  }
+  CHECK(isFolder(dir.file("a/b/c")));
+  CHECK(makeFolders(dir.file("x/y")));
+  CHECK(isFolder(dir.file("x/y")));
+  CHECK(makeFolders("/vsimem/vitfeat_folders/p/q"));
+  CHECK(isFolder("/vsimem/vitfeat_folders/p/q"));
+  VSIRmdirRecursive("/vsimem/vitfeat_folders");
+  writeBytes(dir.file("plain"), {'x'});
+  CHECK_FALSE(makeFolders(dir.file("plain/sub")));
+  CHECK_FALSE(makeFolders(""));
+}
+
+// GDAL 3.6's VSIMkdirRecursive fails on "tiles" or "cache/tiles" (no "./"),
+// which is how a user writes CACHE_DIR; and every open of a dataset and of
+// each of its overview levels asked for the store again, so an unusable
+// folder warned once per level.
+TEST_CASE("a relative CACHE_DIR is created with its parents; an unusable one warns once") {
+  const DriverScene scene;
+  std::map<std::string, std::string> options{
+      {"MODEL", scene.model}, {"CACHE_DIR", "cache/tiles"}, {"CACHE_MB", "0"}, {"STRIDE", "32"}};
+  std::vector<float> first;
+  {
+    const InFolder in(scene.dir.path());
+    Warnings warnings;
+    auto ds = openFeatures(scene.source, options);
+    REQUIRE(ds);
+    first = readAll(ds.get());
+    CHECK(warnings.count() == 0);
+    CHECK(counter(ds.get(), "TILES_COMPUTED") == 6 * 4);
+  }
+  VSIStatBufL st;
+  REQUIRE(VSIStatL(scene.dir.file("cache/tiles").c_str(), &st) == 0);
+  CHECK(VSI_ISDIR(st.st_mode));
+  {
+    // The same relative name from elsewhere is another folder; the absolute
+    // one is the folder written above.
+    options["CACHE_DIR"] = scene.dir.file("cache/tiles");
+    auto ds = openFeatures(scene.source, options);
+    REQUIRE(ds);
+    CHECK(sameValues(first, readAll(ds.get())));
+    CHECK(counter(ds.get(), "TILES_FROM_DISK") == 6 * 4);
+  }
+
+  // Under a plain file, no folder can be made: one warning in all, and reads go on.
+  writeBytes(scene.dir.file("plain"), {'x'});
+  options["CACHE_DIR"] = scene.dir.file("plain/tiles");
+  Warnings warnings;
+  for (int i = 0; i < 2; ++i) {
+    auto ds = openFeatures(scene.source, options);  // with its overview levels
+    REQUIRE(ds);
+    CHECK(sameValues(first, readAll(ds.get())));
+    REQUIRE(ds->GetRasterBand(1)->GetOverviewCount() > 0);
+    float value = 0;
+    CHECK(ds->GetRasterBand(1)->GetOverview(0)->RasterIO(GF_Read, 0, 0, 1, 1, &value, 1, 1,
+                                                         GDT_Float32, 0, 0, nullptr) == CE_None);
+  }
+  CHECK(warnings.count() == 1);
+  CHECK(warnings.messages().find("plain/tiles") != std::string::npos);
 }
 
 TEST_CASE("a weights digest is remembered between processes, and a hub blob's name is its digest") {

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "driver/folders.h"
 #include "models/sha256.h"
 
 namespace vitfeat {
@@ -72,7 +73,7 @@ void storeFit(const std::string& key, const std::string& json) {
   if (folder.empty()) return;
   // A cache: failing to write it costs a refit later, nothing else.
   CPLPushErrorHandler(CPLQuietErrorHandler);
-  VSIMkdirRecursive(folder.c_str(), 0755);
+  makeFolders(folder);
   const std::string path = CPLFormFilename(folder.c_str(), name.c_str(), "json");
   // Written under a unique name and renamed, so a concurrent reader never sees half a file.
   const std::string tmp = path + CPLSPrintf(".%p.%lld.tmp", static_cast<const void*>(&json),
