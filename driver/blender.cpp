@@ -229,31 +229,55 @@ void Blender::addWeighted(const CellRect& tileCells, const float* grid) {
   });
 }
 
-float Blender::valueAt(size_t cell, int d) const {
-  const size_t i = cell * static_cast<size_t>(features_) + static_cast<size_t>(d);
-  switch (mode_) {
-    case BlendMode::Sum:
-      return static_cast<float>(sum_[i]);
-    case BlendMode::Average:
-      return static_cast<float>(sum_[i] / count_[cell]);
-    case BlendMode::Linear:
-    case BlendMode::Cosine:
-      return static_cast<float>(sum_[i] / weight_[cell]);
-    case BlendMode::Count:
-      return static_cast<float>(count_[cell]);
-    default:
-      return value_[i];
+namespace {
+
+// Cells whose values are turned into planes together. The accumulators are
+// cell-major ([cell][D]) and the output band-sequential ([D][cell]): going
+// plane by plane over every cell reads one value per cache line of the
+// accumulators and touched each line D / 8 times from memory (the largest
+// cost of a read from CACHE_DIR, perf). A block of this many cells keeps its
+// accumulators (D = 768 doubles: 192 KiB) in a core's L2 while every plane
+// takes its values.
+constexpr size_t kTransposeCells = 32;
+
+// out[d * cells + cell] = count[cell] ? value(cell, cell * D + d) : NaN.
+template <typename Value>
+void writePlanes(size_t cells, size_t D, const std::vector<std::int32_t>& count, float* out,
+                 Value&& value) {
+  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+  for (size_t c0 = 0; c0 < cells; c0 += kTransposeCells) {
+    const size_t c1 = std::min(cells, c0 + kTransposeCells);
+    for (size_t d = 0; d < D; ++d) {
+      float* plane = out + d * cells;
+      for (size_t cell = c0; cell < c1; ++cell)
+        plane[cell] = count[cell] == 0 ? kNaN : value(cell, cell * D + d);
+    }
   }
 }
 
+}  // namespace
+
 void Blender::finish(float* out) const {
   const size_t cells = cellCount();
-  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-  for (int d = 0; d < features_; ++d) {
-    float* plane = out + static_cast<size_t>(d) * cells;
-    for (size_t cell = 0; cell < cells; ++cell) {
-      plane[cell] = count_[cell] == 0 ? kNaN : valueAt(cell, d);
-    }
+  const size_t D = static_cast<size_t>(features_);
+  switch (mode_) {
+    case BlendMode::Sum:
+      return writePlanes(cells, D, count_, out,
+                         [&](size_t, size_t i) { return static_cast<float>(sum_[i]); });
+    case BlendMode::Average:
+      return writePlanes(cells, D, count_, out, [&](size_t cell, size_t i) {
+        return static_cast<float>(sum_[i] / count_[cell]);
+      });
+    case BlendMode::Linear:
+    case BlendMode::Cosine:
+      return writePlanes(cells, D, count_, out, [&](size_t cell, size_t i) {
+        return static_cast<float>(sum_[i] / weight_[cell]);
+      });
+    case BlendMode::Count:
+      return writePlanes(cells, D, count_, out,
+                         [&](size_t cell, size_t) { return static_cast<float>(count_[cell]); });
+    default:
+      return writePlanes(cells, D, count_, out, [&](size_t, size_t i) { return value_[i]; });
   }
 }
 

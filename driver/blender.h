@@ -77,7 +77,6 @@ class Blender {
   // Whether a tile (order, centre distance) replaces the selected one (First/Last/Center).
   bool beats(size_t cell, int order, std::int64_t distance) const;
   void addWeighted(const CellRect& tileCells, const float* grid);
-  float valueAt(size_t cell, int d) const;
 
   BlendMode mode_;
   CellRect window_;

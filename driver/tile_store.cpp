@@ -5,8 +5,8 @@
 #include <cpl_string.h>
 #include <cpl_vsi.h>
 #include <unistd.h>
+#include <zlib.h>
 
-#include <array>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -18,7 +18,10 @@ namespace vitfeat {
 
 namespace {
 
-constexpr char kMagic[8] = {'V', 'I', 'T', 'T', 'I', 'L', 'E', '1'};
+// Version 2: a CRC-32 instead of version 1's SHA-256, which took a quarter of
+// a read from a warm cache (perf, 768 features); version-1 files fail the
+// magic check and are recomputed and replaced.
+constexpr char kMagic[8] = {'V', 'I', 'T', 'T', 'I', 'L', 'E', '2'};
 
 // The header as written (native byte order: the cache is local to a machine;
 // another byte order fails the magic/size checks and is recomputed).
@@ -28,20 +31,26 @@ struct Header {
   std::uint32_t features;
   std::uint32_t validBytes;
   std::uint32_t keyBytes;
-  std::uint8_t digest[32];  // SHA-256 of key, grid and validity bytes
+  std::uint32_t crc;  // CRC-32 of this header (with crc 0), key, grid and validity bytes
+  std::uint32_t reserved;
 };
 
 std::string fullKey(const TileKey& key) {
   return key.config + "|tile=" + std::to_string(key.ix) + "," + std::to_string(key.iy);
 }
 
-std::array<std::uint8_t, 32> digestOf(const std::string& key, const float* grid, size_t gridBytes,
-                                      const unsigned char* valid, size_t validBytes) {
-  Sha256 h;
-  h.update(key.data(), key.size());
-  h.update(grid, gridBytes);
-  h.update(valid, validBytes);
-  return h.digest();
+// A checksum against torn or damaged files, not against tampering: anyone who
+// can write the folder can write a valid entry anyway. zlib's CRC-32 runs at
+// about 2.5 GB/s here, ten times the SHA-256 of models/sha256.h.
+std::uint32_t checksumOf(Header h, const std::string& key, const float* grid, size_t gridBytes,
+                         const unsigned char* valid, size_t validBytes) {
+  h.crc = 0;
+  uLong crc = crc32_z(0L, Z_NULL, 0);
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(&h), sizeof h);
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(key.data()), key.size());
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(grid), gridBytes);
+  crc = crc32_z(crc, valid, validBytes);
+  return static_cast<std::uint32_t>(crc);
 }
 
 struct FileCloser {
@@ -106,9 +115,9 @@ TilePtr TileStore::load(const TileKey& key, Kind kind) const {
     return reject("truncated payload");
   char extra;
   if (VSIFReadL(&extra, 1, 1, f.get()) != 0) return reject("trailing bytes");
-  const auto digest =
-      digestOf(k, tile->grid.data(), gridBytes, tile->valid.data(), tile->valid.size());
-  if (std::memcmp(digest.data(), h.digest, digest.size()) != 0) return reject("checksum mismatch");
+  if (checksumOf(h, k, tile->grid.data(), gridBytes, tile->valid.data(), tile->valid.size()) !=
+      h.crc)
+    return reject("checksum mismatch");
   if (kind == Kind::tile) ++loaded_;
   return tile;
 }
@@ -123,10 +132,9 @@ bool TileStore::save(const TileKey& key, const TileFeatures& tile, Kind kind) {
   h.features = static_cast<std::uint32_t>(tile.features);
   h.validBytes = static_cast<std::uint32_t>(tile.valid.size());
   h.keyBytes = static_cast<std::uint32_t>(k.size());
+  h.reserved = 0;
   const size_t gridBytes = tile.grid.size() * sizeof(float);
-  const auto digest =
-      digestOf(k, tile.grid.data(), gridBytes, tile.valid.data(), tile.valid.size());
-  std::memcpy(h.digest, digest.data(), digest.size());
+  h.crc = checksumOf(h, k, tile.grid.data(), gridBytes, tile.valid.data(), tile.valid.size());
 
   const std::string dir = CPLGetPath(path.c_str());
   VSIStatBufL st;

@@ -148,6 +148,16 @@ TEST_CASE("a cache file that does not check out is never served") {
   SECTION("truncated") {
     writeBytes(path, std::vector<char>(good.begin(), good.begin() + good.size() / 2));
   }
+  SECTION("a flipped bit in the stored checksum") {
+    std::vector<char> bad = good;
+    bad[24] ^= 0x01;  // after the magic and four sizes
+    writeBytes(path, bad);
+  }
+  SECTION("a file of the first format (SHA-256, magic VITTILE1)") {
+    std::vector<char> old = good;
+    old[7] = '1';
+    writeBytes(path, old);
+  }
   SECTION("trailing bytes") {
     std::vector<char> bad = good;
     bad.push_back(0);

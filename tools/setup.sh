@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   cmake ninja-build g++ pkg-config
-  libgdal-dev gdal-bin libproj-dev libeigen3-dev catch2
+  libgdal-dev gdal-bin libproj-dev libeigen3-dev catch2 zlib1g-dev
   libtorch-dev
   # LibTorch's fp32 speed depends on an optimised BLAS: ~20x over the reference one.
   libopenblas0-openmp
