@@ -38,15 +38,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
          });
 }
 
-bool isWeighted(BlendMode m) { return m == BlendMode::Linear || m == BlendMode::Cosine; }
-bool isSummed(BlendMode m) {
-  return m == BlendMode::Sum || m == BlendMode::Average || isWeighted(m);
-}
-bool isSelecting(BlendMode m) {
-  return m == BlendMode::First || m == BlendMode::Last || m == BlendMode::Center ||
-         m == BlendMode::Min || m == BlendMode::Max;
-}
-
 constexpr double kPi = 3.14159265358979323846;
 
 }  // namespace
@@ -99,34 +90,11 @@ Blender::Blender(BlendMode mode, const CellRect& window, int features)
     throw std::invalid_argument("Blender: window size " + std::to_string(window.width) + " x " +
                                 std::to_string(window.height) + " is invalid: it must be >= 0");
   }
-  const size_t cells = cellCount();
-  const size_t values = cells * static_cast<size_t>(features_);
-  // Only the accumulators the mode needs are allocated: a window of a
-  // 768-feature model is large.
-  count_.assign(cells, 0);
-  if (isSummed(mode_)) sum_.assign(values, 0.0);
-  if (isSelecting(mode_)) value_.assign(values, 0.0f);
-  if (isWeighted(mode_)) weight_.assign(cells, 0.0);
-  if (mode_ == BlendMode::First || mode_ == BlendMode::Last || mode_ == BlendMode::Center) {
-    bestOrder_.assign(cells, 0);
-  }
-  if (mode_ == BlendMode::Center) bestDistance_.assign(cells, 0);
+  count_.assign(cellCount(), 0);
 }
 
 size_t Blender::cellCount() const {
   return window_.empty() ? 0 : static_cast<size_t>(window_.width) * window_.height;
-}
-
-template <typename Op>
-void Blender::forEachCell(const CellRect& tileCells, Op&& op) const {
-  const CellRect overlap = window_.intersect(tileCells);
-  if (overlap.empty()) return;
-  for (int y = overlap.y0; y < overlap.y1(); ++y) {
-    const size_t rowBase = static_cast<size_t>(y - window_.y0) * window_.width;
-    for (int x = overlap.x0; x < overlap.x1(); ++x) {
-      op(rowBase + static_cast<size_t>(x - window_.x0), y - tileCells.y0, x - tileCells.x0);
-    }
-  }
 }
 
 void Blender::add(const CellRect& tileCells, int order, const float* grid) {
@@ -136,148 +104,148 @@ void Blender::add(const CellRect& tileCells, int order, const float* grid) {
                                 " are invalid: a tile grid must be square and non-empty");
   }
   if (grid == nullptr) throw std::invalid_argument("Blender: tile grid is null");
-
-  if (isWeighted(mode_)) {
-    addWeighted(tileCells, grid);
-    return;
+  const CellRect overlap = window_.intersect(tileCells);
+  if (overlap.empty()) return;
+  tiles_.push_back({tileCells, order, grid});
+  for (int y = overlap.y0; y < overlap.y1(); ++y) {
+    const size_t rowBase = static_cast<size_t>(y - window_.y0) * window_.width;
+    for (int x = overlap.x0; x < overlap.x1(); ++x) ++count_[rowBase + (x - window_.x0)];
   }
+}
 
-  const int g = tileCells.width;
+void Blender::blendCell(int x, int y, const std::vector<size_t>& covering, double* sum,
+                        float* value) const {
   const size_t D = static_cast<size_t>(features_);
-  auto source = [&](int row, int col) {
-    return grid + (static_cast<size_t>(row) * g + static_cast<size_t>(col)) * D;
+  // Cell (x, y) in tile t: its row and column, and its D values.
+  const auto row = [&](const Tile& t) { return y - t.cells.y0; };
+  const auto col = [&](const Tile& t) { return x - t.cells.x0; };
+  const auto source = [&](const Tile& t) {
+    return t.grid + (static_cast<size_t>(row(t)) * t.cells.width + col(t)) * D;
   };
-
-  forEachCell(tileCells, [&](size_t cell, int row, int col) {
-    const float* src = source(row, col);
-    const bool firstVisit = count_[cell] == 0;
-    ++count_[cell];
-    switch (mode_) {
-      case BlendMode::Sum:
-      case BlendMode::Average: {
-        double* dst = &sum_[cell * D];
-        for (size_t d = 0; d < D; ++d) dst[d] += src[d];
-        break;
-      }
-      case BlendMode::Min:
-      case BlendMode::Max: {
-        float* dst = &value_[cell * D];
-        if (firstVisit) {
-          std::copy(src, src + D, dst);
-        } else if (mode_ == BlendMode::Min) {
-          for (size_t d = 0; d < D; ++d) dst[d] = std::min(dst[d], src[d]);
-        } else {
-          for (size_t d = 0; d < D; ++d) dst[d] = std::max(dst[d], src[d]);
-        }
-        break;
-      }
-      case BlendMode::First:
-      case BlendMode::Last:
-      case BlendMode::Center: {
-        // Select by (distance, order) so the result is the same whatever order
-        // tiles arrive in; the copy happens only when this tile wins.
-        std::int64_t distance = 0;
-        if (mode_ == BlendMode::Center) {
-          // Cell centre minus tile centre, in half cells: (2 col + 1) - g.
-          const std::int64_t dx = 2 * static_cast<std::int64_t>(col) + 1 - g;
-          const std::int64_t dy = 2 * static_cast<std::int64_t>(row) + 1 - g;
-          distance = dx * dx + dy * dy;
-        }
-        if (firstVisit || beats(cell, order, distance)) {
-          bestOrder_[cell] = order;
-          if (mode_ == BlendMode::Center) bestDistance_[cell] = distance;
-          std::copy(src, src + D, &value_[cell * D]);
-        }
-        break;
-      }
-      case BlendMode::Count:
-      default:
-        break;
-    }
-  });
-}
-
-bool Blender::beats(size_t cell, int order, std::int64_t distance) const {
   switch (mode_) {
+    case BlendMode::Sum:
+    case BlendMode::Average: {
+      std::fill(sum, sum + D, 0.0);
+      for (const size_t i : covering) {
+        const float* src = source(tiles_[i]);
+        for (size_t d = 0; d < D; ++d) sum[d] += src[d];
+      }
+      const int n = static_cast<int>(covering.size());
+      for (size_t d = 0; d < D; ++d)
+        value[d] = static_cast<float>(mode_ == BlendMode::Sum ? sum[d] : sum[d] / n);
+      return;
+    }
+    case BlendMode::Linear:
+    case BlendMode::Cosine: {
+      // The window is separable: w(row, col) = w(row) * w(col).
+      std::fill(sum, sum + D, 0.0);
+      double weight = 0.0;
+      for (const size_t i : covering) {
+        const Tile& t = tiles_[i];
+        const int g = t.cells.width;
+        const double w = blendAxisWeight(mode_, row(t), g) * blendAxisWeight(mode_, col(t), g);
+        const float* src = source(t);
+        for (size_t d = 0; d < D; ++d) sum[d] += w * src[d];
+        weight += w;
+      }
+      for (size_t d = 0; d < D; ++d) value[d] = static_cast<float>(sum[d] / weight);
+      return;
+    }
+    case BlendMode::Min:
+    case BlendMode::Max: {
+      std::copy_n(source(tiles_[covering[0]]), D, value);
+      for (size_t k = 1; k < covering.size(); ++k) {
+        const float* src = source(tiles_[covering[k]]);
+        if (mode_ == BlendMode::Min) {
+          for (size_t d = 0; d < D; ++d) value[d] = std::min(value[d], src[d]);
+        } else {
+          for (size_t d = 0; d < D; ++d) value[d] = std::max(value[d], src[d]);
+        }
+      }
+      return;
+    }
     case BlendMode::First:
-      return order < bestOrder_[cell];
     case BlendMode::Last:
-      return order > bestOrder_[cell];
-    case BlendMode::Center:
-      // Nearest centre wins; equal distances go to the lowest order number.
-      return distance < bestDistance_[cell] ||
-             (distance == bestDistance_[cell] && order < bestOrder_[cell]);
+    case BlendMode::Center: {
+      // Select by (distance, order), so the result is the same whatever order
+      // tiles were added in.
+      const auto distance = [&](const Tile& t) -> std::int64_t {
+        if (mode_ != BlendMode::Center) return 0;
+        // Cell centre minus tile centre, in half cells: (2 col + 1) - g.
+        const std::int64_t dx = 2 * static_cast<std::int64_t>(col(t)) + 1 - t.cells.width;
+        const std::int64_t dy = 2 * static_cast<std::int64_t>(row(t)) + 1 - t.cells.width;
+        return dx * dx + dy * dy;
+      };
+      const Tile* best = &tiles_[covering[0]];
+      std::int64_t bestDistance = distance(*best);
+      for (size_t k = 1; k < covering.size(); ++k) {
+        const Tile& t = tiles_[covering[k]];
+        const std::int64_t dist = distance(t);
+        bool beats = false;
+        if (mode_ == BlendMode::First) {
+          beats = t.order < best->order;
+        } else if (mode_ == BlendMode::Last) {
+          beats = t.order > best->order;
+        } else {
+          // Nearest centre wins; equal distances go to the lowest order number.
+          beats = dist < bestDistance || (dist == bestDistance && t.order < best->order);
+        }
+        if (beats) {
+          best = &t;
+          bestDistance = dist;
+        }
+      }
+      std::copy_n(source(*best), D, value);
+      return;
+    }
+    case BlendMode::Count:
     default:
-      return false;
+      std::fill(value, value + D, static_cast<float>(covering.size()));
+      return;
   }
-}
-
-void Blender::addWeighted(const CellRect& tileCells, const float* grid) {
-  const int g = tileCells.width;
-  const size_t D = static_cast<size_t>(features_);
-  // The window is separable: w(row, col) = w(row) * w(col).
-  std::vector<double> axis(static_cast<size_t>(g));
-  for (int j = 0; j < g; ++j) axis[static_cast<size_t>(j)] = blendAxisWeight(mode_, j, g);
-
-  forEachCell(tileCells, [&](size_t cell, int row, int col) {
-    const double w = axis[static_cast<size_t>(row)] * axis[static_cast<size_t>(col)];
-    const float* src = grid + (static_cast<size_t>(row) * g + static_cast<size_t>(col)) * D;
-    double* dst = &sum_[cell * D];
-    for (size_t d = 0; d < D; ++d) dst[d] += w * src[d];
-    weight_[cell] += w;
-    ++count_[cell];
-  });
 }
 
 namespace {
 
-// Cells whose values are turned into planes together. The accumulators are
-// cell-major ([cell][D]) and the output band-sequential ([D][cell]): going
-// plane by plane over every cell reads one value per cache line of the
-// accumulators and touched each line D / 8 times from memory (the largest
-// cost of a read from CACHE_DIR, perf). A block of this many cells keeps its
-// accumulators (D = 768 doubles: 192 KiB) in a core's L2 while every plane
-// takes its values.
-constexpr size_t kTransposeCells = 32;
-
-// out[d * cells + cell] = count[cell] ? value(cell, cell * D + d) : NaN.
-template <typename Value>
-void writePlanes(size_t cells, size_t D, const std::vector<std::int32_t>& count, float* out,
-                 Value&& value) {
-  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-  for (size_t c0 = 0; c0 < cells; c0 += kTransposeCells) {
-    const size_t c1 = std::min(cells, c0 + kTransposeCells);
-    for (size_t d = 0; d < D; ++d) {
-      float* plane = out + d * cells;
-      for (size_t cell = c0; cell < c1; ++cell)
-        plane[cell] = count[cell] == 0 ? kNaN : value(cell, cell * D + d);
-    }
-  }
-}
+// Cells of a row blended together before they are written into the planes:
+// the output is band-sequential ([D][cell]) while a cell's values come
+// together ([cell][D]); a block of this many cells (768 features: 96 KiB)
+// stays in cache while every plane takes its part.
+constexpr int kBlockCells = 32;
 
 }  // namespace
 
 void Blender::finish(float* out) const {
   const size_t cells = cellCount();
   const size_t D = static_cast<size_t>(features_);
-  switch (mode_) {
-    case BlendMode::Sum:
-      return writePlanes(cells, D, count_, out,
-                         [&](size_t, size_t i) { return static_cast<float>(sum_[i]); });
-    case BlendMode::Average:
-      return writePlanes(cells, D, count_, out, [&](size_t cell, size_t i) {
-        return static_cast<float>(sum_[i] / count_[cell]);
-      });
-    case BlendMode::Linear:
-    case BlendMode::Cosine:
-      return writePlanes(cells, D, count_, out, [&](size_t cell, size_t i) {
-        return static_cast<float>(sum_[i] / weight_[cell]);
-      });
-    case BlendMode::Count:
-      return writePlanes(cells, D, count_, out,
-                         [&](size_t cell, size_t) { return static_cast<float>(count_[cell]); });
-    default:
-      return writePlanes(cells, D, count_, out, [&](size_t, size_t i) { return value_[i]; });
+  if (cells == 0) return;
+  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+  std::vector<double> sum(D);
+  std::vector<float> block(static_cast<size_t>(kBlockCells) * D);
+  std::vector<size_t> rowTiles, covering;  // indices into tiles_, in the order added
+  for (int y = window_.y0; y < window_.y1(); ++y) {
+    rowTiles.clear();
+    for (size_t i = 0; i < tiles_.size(); ++i)
+      if (y >= tiles_[i].cells.y0 && y < tiles_[i].cells.y1()) rowTiles.push_back(i);
+    for (int x0 = window_.x0; x0 < window_.x1(); x0 += kBlockCells) {
+      const int n = std::min(kBlockCells, window_.x1() - x0);
+      for (int k = 0; k < n; ++k) {
+        const int x = x0 + k;
+        covering.clear();
+        for (const size_t i : rowTiles)
+          if (x >= tiles_[i].cells.x0 && x < tiles_[i].cells.x1()) covering.push_back(i);
+        float* value = &block[static_cast<size_t>(k) * D];
+        if (covering.empty())
+          std::fill(value, value + D, kNaN);
+        else
+          blendCell(x, y, covering, sum.data(), value);
+      }
+      const size_t at = static_cast<size_t>(y - window_.y0) * window_.width + (x0 - window_.x0);
+      for (size_t d = 0; d < D; ++d) {
+        float* plane = out + d * cells + at;
+        for (int k = 0; k < n; ++k) plane[k] = block[static_cast<size_t>(k) * D + d];
+      }
+    }
   }
 }
 

@@ -56,6 +56,8 @@ class Blender {
   // features as [g][g][D] row-major: cell (row, col), feature d at
   // ((row * g) + col) * D + d. Cells outside the window are ignored, so a tile
   // that misses the window entirely is a no-op. May be called in any order.
+  // The grid is read by finish(), not copied: it must stay valid and
+  // unchanged until the last finish().
   // Throws std::invalid_argument for a non-square or empty tile or null grid.
   void add(const CellRect& tileCells, int order, const float* grid);
 
@@ -70,30 +72,26 @@ class Blender {
   int coverage(int x, int y) const;
 
  private:
+  struct Tile {
+    CellRect cells;
+    int order;
+    const float* grid;
+  };
   size_t cellCount() const;
-  // Calls op(cellIndexInWindow, tileRow, tileCol) for every window cell inside tileCells.
-  template <typename Op>
-  void forEachCell(const CellRect& tileCells, Op&& op) const;
-  // Whether a tile (order, centre distance) replaces the selected one (First/Last/Center).
-  bool beats(size_t cell, int order, std::int64_t distance) const;
-  void addWeighted(const CellRect& tileCells, const float* grid);
+  // The D values of window cell (x, y) from the tiles `covering` (indices
+  // into tiles_, in the order they were added), into value[0..D).
+  void blendCell(int x, int y, const std::vector<size_t>& covering, double* sum,
+                 float* value) const;
 
   BlendMode mode_;
   CellRect window_;
   int features_;
-
-  // Per cell: number of covering tiles seen (for NaN marking, Count, Average).
+  // Per cell: number of covering tiles added (NaN marking, Count, Average).
   std::vector<std::int32_t> count_;
-  // Per cell x feature, cell-major like the tile grids: double sums for
-  // Sum/Average/Linear/Cosine, float values for the selecting modes.
-  std::vector<double> sum_;
-  std::vector<float> value_;
-  // Per cell: total weight (Linear/Cosine).
-  std::vector<double> weight_;
-  // Per cell: the selected tile's order number and, for Center, the squared
-  // distance to its centre in half-cell units (integer, so ties are exact).
-  std::vector<int> bestOrder_;
-  std::vector<std::int64_t> bestDistance_;
+  // The tiles added, in the order they came; they are combined cell by cell
+  // in finish(), so no window-sized accumulators exist (a strip of a
+  // 768-feature model would need D doubles per cell).
+  std::vector<Tile> tiles_;
 };
 
 }  // namespace vitfeat

@@ -190,7 +190,7 @@ bool FeatureEngine::infer(const std::vector<TileIndex>& tiles, const std::vector
 namespace {
 
 // Planes of one strip of compute(): with STRIDE = TILE_SIZE / 2 the covering
-// tiles are about four times this, the blend sums twice.
+// tiles are about four times this (the blender reads them in place).
 constexpr std::size_t kStripBytes = std::size_t(16) << 20;
 
 // Hands freed heap memory back to the system once enough of it has piled up.

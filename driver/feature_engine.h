@@ -43,8 +43,8 @@ class FeatureEngine {
   // Writes the window's cells band-sequentially: out[(d * height + y) * width + x],
   // features() planes. Cells without data are NaN. false + CPLError on failure
   // or cancellation (CPLE_UserInterrupt). progress may be null.
-  // A tall window is computed in strips of rows, so the tiles and blend sums
-  // held at once are bounded by a constant, not by the window. In a
+  // A tall window is computed in strips of rows, so the tiles held at once
+  // are bounded by a constant, not by the window. In a
   // full-width window, the source's blocks above the tiles still to be read
   // leave GDAL's block cache after every batch (SourceRaster::releaseRows).
   bool compute(const CellRect& window, float* out, const Progress* progress = nullptr);

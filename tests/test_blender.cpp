@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -48,8 +49,10 @@ std::vector<float> constantTile(int order, int g = kG) {
 std::vector<float> blendConstant(BlendMode mode) {
   const TileGrid grid = handGrid();
   Blender blender(mode, grid.cellBounds(), kD);
+  std::vector<std::vector<float>> tiles;  // read by finish()
+  for (int o = 0; o < grid.tileCount(); ++o) tiles.push_back(constantTile(o));
   for (int o = 0; o < grid.tileCount(); ++o) {
-    blender.add(grid.tileCells(grid.tileAt(o)), o, constantTile(o).data());
+    blender.add(grid.tileCells(grid.tileAt(o)), o, tiles[static_cast<size_t>(o)].data());
   }
   return blender.finish();
 }
@@ -198,9 +201,10 @@ TEST_CASE("blender: center breaks distance ties by the lowest order number", "[b
   for (bool aFirst : {true, false}) {
     CAPTURE(aFirst);
     Blender blender(BlendMode::Center, window, kD);
-    if (aFirst) blender.add(a, 5, constantTile(5).data());
-    blender.add(b, 2, constantTile(2).data());
-    if (!aFirst) blender.add(a, 5, constantTile(5).data());
+    const std::vector<float> five = constantTile(5), two = constantTile(2);
+    if (aFirst) blender.add(a, 5, five.data());
+    blender.add(b, 2, two.data());
+    if (!aFirst) blender.add(a, 5, five.data());
     const auto out = blender.finish();
     CHECK(at(out, 5, 4, 2, 1, 0) == 3.0f);
     CHECK(at(out, 5, 4, 0, 1, 0) == 6.0f);  // only A
@@ -269,8 +273,12 @@ TEST_CASE("blender: cells no tile covers are NaN in every mode", "[blender]") {
   for (BlendMode mode : kAllModes) {
     CAPTURE(vitfeat::blendModeName(mode));
     Blender blender(mode, window, kD);
+    std::vector<std::vector<float>> tiles;  // read by finish()
+    for (const TileIndex& t : grid.tilesCovering(window))
+      tiles.push_back(constantTile(grid.order(t)));
+    size_t k = 0;
     for (const TileIndex& t : grid.tilesCovering(window)) {
-      blender.add(grid.tileCells(t), grid.order(t), constantTile(grid.order(t)).data());
+      blender.add(grid.tileCells(t), grid.order(t), tiles[k++].data());
     }
     const auto out = blender.finish();
     REQUIRE(out.size() == 4u * 4u * kD);
@@ -387,4 +395,39 @@ TEST_CASE("blender: invalid arguments", "[blender]") {
   // A tile entirely outside the window is a no-op.
   blender.add({10, 10, 4, 4}, 0, grid.data());
   for (float v : blender.finish()) CHECK(std::isnan(v));
+}
+
+TEST_CASE("blender: a cell one tile covers takes that tile's values exactly", "[blender]") {
+  // Two tiles side by side (no overlap) with values of every magnitude, NaN
+  // and infinities: every mode but count returns them exactly (weighted and
+  // averaged modes too; -0 may come back as +0 from a sum, equal in value).
+  constexpr int g = 3, D = 5;
+  std::vector<float> left(g * g * D), right(g * g * D);
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::denorm_min(),
+                            std::numeric_limits<float>::max(),
+                            -0.0f,
+                            1.0f / 3.0f};
+  for (size_t i = 0; i < left.size(); ++i) {
+    left[i] = specials[i % 7];
+    right[i] = std::ldexp(1.0f + 0.1f * static_cast<float>(i), static_cast<int>(i % 50) - 25);
+  }
+  const CellRect window{0, 0, 2 * g, g};
+  for (BlendMode mode : kAllModes) {
+    if (mode == BlendMode::Count) continue;
+    CAPTURE(vitfeat::blendModeName(mode));
+    Blender blender(mode, window, D);
+    blender.add({0, 0, g, g}, 0, left.data());
+    blender.add({g, 0, g, g}, 1, right.data());
+    const auto out = blender.finish();
+    for (int y = 0; y < g; ++y)
+      for (int x = 0; x < 2 * g; ++x)
+        for (int d = 0; d < D; ++d) {
+          const std::vector<float>& tile = x < g ? left : right;
+          const float expected = tile[(static_cast<size_t>(y) * g + x % g) * D + d];
+          REQUIRE(sameValue(at(out, 2 * g, g, x, y, d), expected));
+        }
+  }
 }
