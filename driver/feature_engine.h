@@ -76,8 +76,12 @@ class FeatureEngine {
     std::vector<std::tuple<CPLErr, CPLErrorNum, std::string>> errors;
   };
   // Reads and normalises tiles[i] for the indices in `batch` (may run on
-  // another thread: errors are captured, not raised).
-  BatchInput readBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch) const;
+  // another thread: errors are captured, not raised) into `buffer`, which is
+  // (re)allocated for batchSize_ tiles when it is not yet; the images of the
+  // result are its first batch.size() slots on the CPU (a page-locked copy
+  // for CUDA), so the buffer must not be refilled before they are used.
+  BatchInput readBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch,
+                       torch::Tensor& buffer) const;
   // Re-raises in's errors, runs the model and stores the results in have[i],
   // for the tiles that no other handle has computed or is computing.
   bool runBatch(const std::vector<TileIndex>& tiles, const std::vector<size_t>& batch,

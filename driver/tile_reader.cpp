@@ -14,10 +14,13 @@ TileReader::TileReader(const SourceRaster& source, Normalizer normalizer, int ce
       cellsPerTile_(cellsPerTile),
       inputSize_(inputSize) {}
 
-std::optional<TileInput> TileReader::read(const PixelWindow& window) const {
+std::optional<TileInput> TileReader::read(const PixelWindow& window, torch::Tensor into) const {
   const int C = source_.bandCount(), T = window.width;
   const size_t plane = static_cast<size_t>(T) * window.height;
-  torch::Tensor image = torch::empty({C, window.height, T}, torch::kFloat32);
+  // Read straight into `into` when the tile needs no resizing.
+  const bool resize = T != inputSize_ || window.height != inputSize_;
+  torch::Tensor image =
+      resize ? torch::empty({C, window.height, T}, torch::kFloat32) : std::move(into);
   std::vector<unsigned char> valid(plane * C);
   if (!source_.read(window, image.data_ptr<float>(), valid.data())) return std::nullopt;
   normalizer_.apply(image.data_ptr<float>(), valid.data(), plane);
@@ -38,17 +41,18 @@ std::optional<TileInput> TileReader::read(const PixelWindow& window) const {
               std::any_of(row + cx * c, row + (cx + 1) * c, [](unsigned char v) { return v; });
     }
 
-  if (T != inputSize_ || window.height != inputSize_) {
+  if (resize) {
     namespace F = torch::nn::functional;
-    image =
+    into.copy_(
         F::interpolate(image.unsqueeze(0), F::InterpolateFuncOptions()
                                                .size(std::vector<int64_t>{inputSize_, inputSize_})
                                                .mode(torch::kBilinear)
                                                .align_corners(false)
                                                .antialias(true))
-            .squeeze(0);
+            .squeeze(0));
+    image = std::move(into);
   }
-  out.image = image.contiguous();
+  out.image = std::move(image);
   return out;
 }
 

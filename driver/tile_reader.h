@@ -23,10 +23,16 @@ class TileReader {
  public:
   TileReader(const SourceRaster& source, Normalizer normalizer, int cellsPerTile, int inputSize);
 
-  // window: the tile's pixels (TileGrid::tilePixels). Resizing is bilinear with
-  // antialiasing when downsampling (corners not aligned: pixel centres map as
-  // in GDAL and timm). nullopt + CPLError on a read error.
-  std::optional<TileInput> read(const PixelWindow& window) const;
+  // window: the tile's pixels (TileGrid::tilePixels). The image is written
+  // into `into`, a contiguous float32 [C, inputSize, inputSize] tensor (one
+  // slot of a batch, so that a batch is read in place, without a buffer per
+  // tile and a copy into the batch), and returned as TileInput::image.
+  // Resizing is bilinear with antialiasing when downsampling (corners not
+  // aligned: pixel centres map as in GDAL and timm). nullopt + CPLError on a
+  // read error.
+  std::optional<TileInput> read(const PixelWindow& window, torch::Tensor into) const;
+
+  int inputSize() const { return inputSize_; }
 
   const SourceRaster& source() const { return source_; }
 
