@@ -90,7 +90,6 @@ Blender::Blender(BlendMode mode, const CellRect& window, int features)
     throw std::invalid_argument("Blender: window size " + std::to_string(window.width) + " x " +
                                 std::to_string(window.height) + " is invalid: it must be >= 0");
   }
-  count_.assign(cellCount(), 0);
 }
 
 size_t Blender::cellCount() const {
@@ -104,13 +103,8 @@ void Blender::add(const CellRect& tileCells, int order, const float* grid) {
                                 " are invalid: a tile grid must be square and non-empty");
   }
   if (grid == nullptr) throw std::invalid_argument("Blender: tile grid is null");
-  const CellRect overlap = window_.intersect(tileCells);
-  if (overlap.empty()) return;
+  if (window_.intersect(tileCells).empty()) return;
   tiles_.push_back({tileCells, order, grid});
-  for (int y = overlap.y0; y < overlap.y1(); ++y) {
-    const size_t rowBase = static_cast<size_t>(y - window_.y0) * window_.width;
-    for (int x = overlap.x0; x < overlap.x1(); ++x) ++count_[rowBase + (x - window_.x0)];
-  }
 }
 
 void Blender::blendCell(int x, int y, const std::vector<size_t>& covering, double* sum,
@@ -257,8 +251,8 @@ std::vector<float> Blender::finish() const {
 
 int Blender::coverage(int x, int y) const {
   if (!window_.contains(x, y)) return 0;
-  return count_[static_cast<size_t>(y - window_.y0) * window_.width +
-                static_cast<size_t>(x - window_.x0)];
+  return static_cast<int>(std::count_if(tiles_.begin(), tiles_.end(),
+                                        [&](const Tile& t) { return t.cells.contains(x, y); }));
 }
 
 }  // namespace vitfeat

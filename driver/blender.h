@@ -86,8 +86,6 @@ class Blender {
   BlendMode mode_;
   CellRect window_;
   int features_;
-  // Per cell: number of covering tiles added (NaN marking, Count, Average).
-  std::vector<std::int32_t> count_;
   // The tiles added, in the order they came; they are combined cell by cell
   // in finish(), so no window-sized accumulators exist (a strip of a
   // 768-feature model would need D doubles per cell).
