@@ -137,9 +137,7 @@ bool TileStore::save(const TileKey& key, const TileFeatures& tile, Kind kind) {
   h.crc = checksumOf(h, k, tile.grid.data(), gridBytes, tile.valid.data(), tile.valid.size());
 
   const std::string dir = CPLGetPath(path.c_str());
-  VSIStatBufL st;
-  if (VSIStatL(dir.c_str(), &st) != 0 && VSIMkdir(dir.c_str(), 0755) != 0 &&
-      VSIStatL(dir.c_str(), &st) != 0) {
+  if (!makeFolders(dir)) {
     disableWrites(CPLSPrintf("cannot create %s: %s", dir.c_str(), VSIStrerror(errno)));
     return false;
   }
