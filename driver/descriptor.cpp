@@ -4,11 +4,13 @@
 #include <cpl_error.h>
 #include <cpl_json.h>
 #include <cpl_string.h>
+#include <cpl_vsi.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace vitfeat {
@@ -22,6 +24,13 @@ bool isPlainRelativePath(const std::string& p) {
   if (STARTS_WITH(p.c_str(), "/vsi")) return false;
   const size_t colon = p.find(':');
   return colon == std::string::npos;
+}
+
+// A file name, relative or absolute (not a connection string, /vsi path or URL).
+bool isPlainFilePath(const std::string& p) {
+  if (isPlainRelativePath(p)) return true;
+  return !p.empty() && !CPLIsFilenameRelative(p.c_str()) && !STARTS_WITH(p.c_str(), "/vsi") &&
+         p.find(':') == std::string::npos;
 }
 
 std::string relativeTo(const std::string& dir, const std::string& p) {
@@ -43,6 +52,26 @@ constexpr const char* kDriverPrefixes[] = {
     "VITFEAT:", "VITPCA:", "VITCLUSTER:", "VITSIM:", "VITCLASSIFY:", "VITUMAP:"};
 constexpr const char* kDescriptorExtensions[] = {"vitfeat", "vitpca",   "vitcluster",
                                                  "vitsim",  "vitclass", "vitumap"};
+
+// "VITPCA:VITFEAT:scene.tif" -> {"VITPCA:VITFEAT:", "scene.tif"}: the driver
+// prefixes a source carries, and the name they open.
+std::pair<std::string, std::string> splitDriverPrefixes(const std::string& s) {
+  size_t at = 0;
+  for (bool stripped = true; stripped;) {
+    stripped = false;
+    for (const char* prefix : kDriverPrefixes)
+      if (STARTS_WITH_CI(s.c_str() + at, prefix)) {
+        at += std::strlen(prefix);
+        stripped = true;
+      }
+  }
+  return {s.substr(0, at), s.substr(at)};
+}
+
+bool exists(const std::string& p) {
+  VSIStatBufL st;
+  return VSIStatL(p.c_str(), &st) == 0;
+}
 
 bool isDescriptorName(const std::string& p) {
   for (const char* e : kDescriptorExtensions)
@@ -84,19 +113,11 @@ std::string descriptorLoop(const std::string& path) {
     if (!loaded) return {};
     const CPLJSONObject root = doc.GetRoot();
     if (!root.GetObj("vitfeat").IsValid() && !root.GetObj("vitview").IsValid()) return {};
-    std::string source = root.GetString("source");
-    // A connection string is used as it is (not relative to the descriptor).
-    bool connection = false;
-    for (bool stripped = true; stripped;) {
-      stripped = false;
-      for (const char* prefix : kDriverPrefixes)
-        if (STARTS_WITH_CI(source.c_str(), prefix)) {
-          source = source.substr(std::strlen(prefix));
-          stripped = connection = true;
-        }
-    }
+    const std::string source =
+        splitDriverPrefixes(resolveSource(CPLGetPath(current.c_str()), root.GetString("source")))
+            .second;
     if (source.empty()) return {};
-    current = connection ? source : resolveAgainst(CPLGetPath(current.c_str()), source);
+    current = source;
   }
   return {};
 }
@@ -109,6 +130,38 @@ std::string portablePath(const std::string& descriptorPath, const std::string& p
   const std::string cwd = currentDir();
   const std::string dir = CPLGetPath(resolveAgainst(cwd, descriptorPath).c_str());
   return relativeTo(dir, resolveAgainst(cwd, p));
+}
+
+std::string resolveSource(const std::string& dir, const std::string& source) {
+  const auto [prefixes, name] = splitDriverPrefixes(source);
+  if (prefixes.empty()) return resolveAgainst(dir, source);
+  if (!isPlainRelativePath(name)) return source;
+  const std::string beside = resolveAgainst(dir, name);
+  // Descriptors written before 2026-11-27 kept the file of a connection string
+  // as given, relative to the folder the descriptor was written from.
+  if (!exists(beside) && exists(name)) return source;
+  return prefixes + beside;
+}
+
+std::string portableSource(const std::string& descriptorPath, const std::string& source) {
+  const auto [prefixes, name] = splitDriverPrefixes(source);
+  if (prefixes.empty()) return portablePath(descriptorPath, source);
+  if (!isPlainFilePath(name)) return source;
+  return prefixes + portablePath(descriptorPath, name);
+}
+
+std::string absoluteSource(const std::string& source) {
+  const auto [prefixes, name] = splitDriverPrefixes(source);
+  if (prefixes.empty() || !isPlainRelativePath(name)) return source;
+  return prefixes + resolveAgainst(currentDir(), name);
+}
+
+std::string copySourceName(GDALDataset* src) {
+  const char* name = src->GetDescription();
+  if (name[0]) return name;
+  return std::string("an unnamed ") +
+         (src->GetDriver() ? src->GetDriver()->GetDescription() : "dataset") +
+         " (what gdal_translate passes on with band, window or resampling options)";
 }
 
 bool looksLikeDescriptor(const char* header, int headerBytes) {
@@ -152,7 +205,7 @@ std::optional<Descriptor> readDescriptor(const std::string& path) {
              path.c_str(), loop.c_str());
     return std::nullopt;
   }
-  d.source = resolveAgainst(dir, d.source);
+  d.source = resolveSource(dir, d.source);
   for (const CPLJSONObject& o : root.GetObj("options").GetChildren())
     d.options[CPLString(o.GetName()).toupper()] = o.ToString();
   const auto model = d.options.find("MODEL");
@@ -165,7 +218,7 @@ bool writeDescriptor(const std::string& path, const Descriptor& d) {
   CPLJSONDocument doc;
   CPLJSONObject root = doc.GetRoot();
   root.Add("vitfeat", 1);
-  root.Add("source", portable(d.source));
+  root.Add("source", portableSource(path, d.source));
   CPLJSONObject options;
   for (const auto& [k, v] : d.options) options.Add(k, k == "MODEL" ? portable(v) : v);
   root.Add("options", options);

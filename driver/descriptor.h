@@ -26,6 +26,23 @@ std::string resolveAgainst(const std::string& dir, const std::string& p);
 // when p lies under it, else as it is.
 std::string portablePath(const std::string& descriptorPath, const std::string& p);
 
+// A descriptor's "source" as read from the descriptor in dir: a plain relative
+// file name, or the file a connection string opens (VITFEAT:scene.tif,
+// VITPCA:VITFEAT:scene.tif), resolved against dir. For a connection string
+// whose file is not in dir but is where the name points from the working
+// folder, the name is kept: descriptors written before 2026-11-27 stored it so.
+std::string resolveSource(const std::string& dir, const std::string& source);
+// source as written into the descriptor at descriptorPath: portablePath of
+// the file, also inside a connection string ("VITFEAT:" + portablePath(...)).
+std::string portableSource(const std::string& descriptorPath, const std::string& source);
+// source with the relative file inside a connection string made absolute, for
+// files whose readers resolve nothing inside one (a VRT's SourceFilename).
+std::string absoluteSource(const std::string& source);
+
+// The name of a dataset handed to CreateCopy, for messages: gdal_translate
+// hands over an unnamed VRT when given band, window or resampling options.
+std::string copySourceName(GDALDataset* src);
+
 // True when the first bytes of a file look like a descriptor.
 bool looksLikeDescriptor(const char* header, int headerBytes);
 

@@ -89,7 +89,8 @@ FeatureEngine::BatchInput FeatureEngine::readBatch(const std::vector<TileIndex>&
     in.images = pinnedFor(images, encoder_->info().device);
     in.ok = true;
   } catch (const std::exception& e) {
-    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: reading tiles failed: %s", e.what());
+    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: reading tiles failed: %s",
+             errorMessage(e).c_str());
   }
   in.errors = capture.take();
   return in;
@@ -165,7 +166,8 @@ bool FeatureEngine::infer(const std::vector<TileIndex>& tiles, const std::vector
   try {
     out = encoder_->forward(images);
   } catch (const std::exception& e) {
-    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: model inference failed: %s", e.what());
+    CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: model inference failed: %s",
+             errorMessage(e).c_str());
     return false;
   }
   const int g = grid_.cellsPerTile(), D = features();

@@ -24,7 +24,7 @@ const std::vector<OptionSpec>& openOptionSpecs() {
        {}},
       {"BANDS",
        "string",
-       "all",
+       "all but an alpha band",
        "Input bands fed to the model, 1-based, comma separated, e.g. 4,3,2",
        {}},
       {"TILE_SIZE",
@@ -120,7 +120,10 @@ std::string optionListXml(const std::vector<OptionSpec>& specs, const char* requ
                .replaceAll("<", "&lt;")
                .replaceAll(">", "&gt;") +
            "'";
-    if (s.defaultValue[0] && std::string(s.type) != "int" && std::string(s.type) != "float")
+    // A numeric option's default is listed when it is a number ("4"), not a
+    // rule ("GDAL_NUM_THREADS or all cores"), which the description states.
+    const bool numeric = std::string(s.type) == "int" || std::string(s.type) == "float";
+    if (s.defaultValue[0] && (!numeric || CPLGetValueType(s.defaultValue) != CPL_VALUE_STRING))
       xml += std::string(" default='") + s.defaultValue + "'";
     if (required && EQUAL(s.name, required)) xml += " required='true'";
     xml += ">";
@@ -242,13 +245,19 @@ std::optional<FeatureOptions> parseFeatureOptions(
     if (key == "MODEL")
       o.model = value;
     else if (key == "BANDS") {
+      // One message per bad value, whatever is wrong with it.
       std::vector<double> bands;
-      ok = parseList(key, value, &bands) && ok;
+      bool good;
+      {
+        const CPLErrorStateBackuper keep;
+        const CPLErrorHandlerPusher quiet(CPLQuietErrorHandler);
+        good = parseList(key, value, &bands) && !bands.empty();
+      }
       for (const double b : bands) {
-        if (b < 1 || b != std::floor(b)) ok = fail(key, value, "band numbers are integers >= 1");
+        good = good && b >= 1 && b == std::floor(b);
         o.bands.push_back(static_cast<int>(b));
       }
-      if (bands.empty()) ok = fail(key, value, "expected band numbers such as 4,3,2");
+      if (!good) ok = fail(key, value, "expected band numbers (integers >= 1) such as 4,3,2");
     } else if (key == "TILE_SIZE")
       ok = parseInt(key, value, 1, &o.tile_size) && ok;
     else if (key == "INPUT_SIZE")
@@ -324,8 +333,13 @@ std::optional<FeatureOptions> parseFeatureOptions(
       else {
         std::vector<double> f;
         const std::string valid =
-            "expected AUTO, NONE or increasing integer reduction factors >= 2, e.g. 2,4,8";
-        if (!parseList(key, value, &f, valid) || f.empty()) {
+            "expected AUTO, NONE or increasing integer reduction factors from 2 to 65536, e.g. "
+            "2,4,8";
+        if (!parseList(key, value, &f, valid)) {  // it said so
+          ok = false;
+          continue;
+        }
+        if (f.empty()) {
           ok = fail(key, value, valid);
           continue;
         }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -28,7 +29,7 @@ std::unordered_map<std::string, BandStats> estimates;
 // What an estimate depends on: the pixels, the band, the area and the method.
 std::string estimateKey(const SourceRaster& source, int band) {
   const CellRect a = source.datasetWindow();
-  return "statistics-v2|" + source.pixelsKey() + "|band=" + std::to_string(source.bands()[band]) +
+  return "statistics-v3|" + source.pixelsKey() + "|band=" + std::to_string(source.bands()[band]) +
          "|area=" + std::to_string(a.x0) + "," + std::to_string(a.y0) + "," +
          std::to_string(a.width) + "," + std::to_string(a.height) +
          "|side=" + std::to_string(kMaxDecimatedSide);
@@ -85,9 +86,20 @@ struct Moments {
 // goes down (else the whole source sat in memory at the end of the estimate).
 // A failed read gives samples = 0 for every band (CPLError raised by GDAL).
 std::vector<BandStats> estimate(const SourceRaster& source, const std::vector<int>& bands) {
-  const double step = std::max(
-      1.0, std::max(source.width(), source.height()) / static_cast<double>(kMaxDecimatedSide));
-  const CellRect area = source.datasetWindow();
+  // A warped source is sampled on a coarse warp of the same bounds: reading
+  // the full-resolution warp decimated would warp all of it first.
+  std::shared_ptr<GDALDataset> coarse;
+  if (source.warped() && !(coarse = source.warpedAtMost(kMaxDecimatedSide)))
+    return std::vector<BandStats>(bands.size(), BandStats{});
+  const auto bandOf = [&](int k) {
+    return coarse ? coarse->GetRasterBand(source.bands()[k]) : source.band(k);
+  };
+  // The grid spans the part of the tiling area that has pixels: an EXTENT far
+  // larger than the raster would otherwise leave a sample or two on it.
+  const CellRect area = coarse ? CellRect{0, 0, coarse->GetRasterXSize(), coarse->GetRasterYSize()}
+                               : source.datasetWindow();
+  const double step =
+      std::max(1.0, std::max(area.width, area.height) / static_cast<double>(kMaxDecimatedSide));
   const int w = std::max(1, static_cast<int>(area.width / step));
   const int h = std::max(1, static_cast<int>(area.height / step));
   std::vector<Moments> moments(bands.size());
@@ -98,7 +110,7 @@ std::vector<BandStats> estimate(const SourceRaster& source, const std::vector<in
     const int row =
         area.y0 + std::min(area.height - 1, static_cast<int>((j + 0.5) * area.height / h));
     for (size_t k = 0; k < bands.size(); ++k) {
-      GDALRasterBand* b = source.band(bands[k]);
+      GDALRasterBand* b = bandOf(bands[k]);
       const bool allValid = b->GetMaskFlags() & GMF_ALL_VALID;
       if (b->RasterIO(GF_Read, area.x0, row, area.width, 1, values.data(), w, 1, GDT_Float32, 0, 0,
                       nullptr) != CE_None ||
@@ -110,7 +122,7 @@ std::vector<BandStats> estimate(const SourceRaster& source, const std::vector<in
         if ((allValid || valid[i]) && std::isfinite(values[i])) moments[k].add(values[i]);
     }
     // In tiling rows (conservative when the area is clipped to the dataset).
-    source.releaseRows(released, row - area.y0);
+    if (!coarse) source.releaseRows(released, row - area.y0);
     released = row - area.y0;
   }
   std::vector<BandStats> out(bands.size());
@@ -173,6 +185,12 @@ std::vector<BandStats> bandStatistics(const SourceRaster& source, TileStore* sto
     for (size_t k = 0; k < missing.size(); ++k) {
       out[missing[k]] = fresh[k];
       rememberEstimate({estimateKey(source, missing[k]), 0, 0}, fresh[k], store);
+      if (fresh[k].samples == 0)
+        CPLError(CE_Warning, CPLE_AppDefined,
+                 "VITFEAT: band %d of %s has no valid, finite pixel in the area read (no data, "
+                 "NaN, or values beyond float32's range): it is normalised with mean 0 and "
+                 "standard deviation 1, and its pixels count as no data",
+                 source.bands()[missing[k]], source.name().c_str());
     }
   }
   for (int b = 0; b < source.bandCount(); ++b) {

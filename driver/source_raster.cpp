@@ -6,24 +6,37 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace vitfeat {
 
 namespace {
 
-std::shared_ptr<GDALDataset> warp(GDALDataset* src, const FeatureOptions& o) {
+bool isGeoreferenced(GDALDataset* ds) {
+  double gt[6];
+  return ds->GetGeoTransform(gt) == CE_None;
+}
+
+// size: {width, height} of the output, or {0, 0} for the warper's choice.
+std::shared_ptr<GDALDataset> warp(GDALDataset* src, const FeatureOptions& o,
+                                  std::array<int, 2> size = {0, 0}) {
   CPLStringList args;
   args.AddString("-of");
   args.AddString("VRT");
   args.AddString("-r");
   args.AddString(o.resampling.c_str());
+  if (size[0] > 0) {
+    args.AddString("-ts");
+    args.AddString(std::to_string(size[0]).c_str());
+    args.AddString(std::to_string(size[1]).c_str());
+  }
   // An alpha band marks pixels outside the source as "no data" (it becomes the mask band).
   args.AddString("-dstalpha");
   if (!o.target_srs.empty()) {
     args.AddString("-t_srs");
     args.AddString(o.target_srs.c_str());
   }
-  if (o.target_res > 0) {
+  if (o.target_res > 0 && size[0] == 0) {
     args.AddString("-tr");
     args.AddString(CPLSPrintf("%.17g", o.target_res));
     args.AddString(CPLSPrintf("%.17g", o.target_res));
@@ -101,6 +114,24 @@ bool extentWindow(GDALDataset* ds, const FeatureOptions& o, int* xoff, int* yoff
 
 }  // namespace
 
+namespace {
+
+// "|size|mtime" of a file ("" when it cannot be read), the modification time
+// to the nanosecond where the system keeps it: a file rewritten within the
+// same second at the same size is another input.
+std::string fileStamp(const std::string& path) {
+  VSIStatBufL st;
+  if (VSIStatL(path.c_str(), &st) != 0) return {};
+  long long nanoseconds = 0;
+#if defined(__linux__)
+  nanoseconds = static_cast<long long>(st.st_mtim.tv_nsec);
+#endif
+  return CPLSPrintf("|%lld|%lld.%09lld", static_cast<long long>(st.st_size),
+                    static_cast<long long>(st.st_mtime), nanoseconds);
+}
+
+}  // namespace
+
 std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const FeatureOptions& o) {
   auto r = std::unique_ptr<SourceRaster>(new SourceRaster());
   r->name_ = name;
@@ -116,9 +147,18 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
     CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: %s has no raster bands", name.c_str());
     return nullptr;
   }
+  // An alpha band says where the other bands have data; as an input it would
+  // be all valid, so transparent areas would get features. Left out unless
+  // named.
+  const auto isAlpha = [&](int b) {
+    return r->source_->GetRasterBand(b)->GetColorInterpretation() == GCI_AlphaBand;
+  };
   r->bands_ = o.bands;
-  if (r->bands_.empty())
-    for (int b = 1; b <= count; ++b) r->bands_.push_back(b);
+  if (r->bands_.empty()) {
+    for (int b = 1; b <= count; ++b)
+      if (!isAlpha(b)) r->bands_.push_back(b);
+    if (r->bands_.empty()) r->bands_.push_back(1);  // nothing but alpha: read what there is
+  }
   for (const int b : r->bands_) {
     if (b < 1 || b > count) {
       CPLError(CE_Failure, CPLE_IllegalArg,
@@ -126,18 +166,45 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
                name.c_str(), count);
       return nullptr;
     }
+    if (!o.bands.empty() && isAlpha(b) && count > 1)
+      CPLError(CE_Warning, CPLE_AppDefined,
+               "VITFEAT: BANDS names band %d of %s, its alpha band: it has data everywhere, so "
+               "areas it marks transparent get features; leave it out of BANDS to have them "
+               "read as no data",
+               b, name.c_str());
   }
 
   GDALDataset* ds = r->source_.get();
   r->width_ = ds->GetRasterXSize();
   r->height_ = ds->GetRasterYSize();
   if (!o.target_srs.empty() || o.target_res > 0) {
-    r->warped_ = warp(ds, o);
-    if (!r->warped_) return nullptr;
+    {
+      // GDAL's warper speaks of its own options (-tr, SRC_METHOD...): say
+      // which of ours it was given.
+      CPLErrorReset();
+      const CPLErrorHandlerPusher quiet(CPLQuietErrorHandler);
+      r->warped_ = warp(ds, o);
+    }
+    if (!r->warped_) {
+      const std::string why = CPLGetLastErrorMsg();
+      std::string given = o.target_srs.empty() ? "" : " TARGET_SRS=" + o.target_srs;
+      if (o.target_res > 0) given += CPLSPrintf(" TARGET_RES=%.17g", o.target_res);
+      if (o.extent) given += " EXTENT=" + extentKey(o);
+      CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: cannot warp %s with%s: %s%s", name.c_str(),
+               given.c_str(), why.c_str(),
+               r->source_->GetGCPCount() == 0 && !isGeoreferenced(r->source_.get())
+                   ? " (the source has no georeferencing to warp from)"
+               : why.find("0x0") != std::string::npos
+                   ? " (TARGET_RES is larger than the area: it must leave at least one "
+                     "pixel)"
+                   : "");
+      return nullptr;
+    }
     // The extent is the warp's output bounds (-te): part of the pixels too.
     r->warp_ = "|warp=" + o.target_srs + "|" + CPLSPrintf("%.17g", o.target_res) + "|" +
                o.resampling + (o.extent ? "|te=" + extentKey(o) : std::string());
     ds = r->warped_.get();
+    r->warpOptions_ = o;
     r->width_ = ds->GetRasterXSize();
     r->height_ = ds->GetRasterYSize();
   } else if (o.extent) {
@@ -146,23 +213,37 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
 
   double gt[6];
   r->hasGeoTransform_ = ds->GetGeoTransform(gt) == CE_None;
+  if (!r->hasGeoTransform_ && ds->GetGCPCount() > 0)
+    CPLError(CE_Warning, CPLE_AppDefined,
+             "VITFEAT: %s is georeferenced by %d ground control points only, which the features "
+             "do not carry: they have no georeferencing. Open it with -oo TARGET_SRS=<CRS> (and "
+             "TARGET_RES) to warp it onto a map grid first",
+             name.c_str(), ds->GetGCPCount());
   if (r->hasGeoTransform_) {
     gt[0] += r->xoff_ * gt[1] + r->yoff_ * gt[2];
     gt[3] += r->xoff_ * gt[4] + r->yoff_ * gt[5];
     std::copy(gt, gt + 6, r->geoTransform_.begin());
   }
 
-  VSIStatBufL st;
-  const bool stat = VSIStatL(name.c_str(), &st) == 0;
-  // The modification time to the nanosecond where the system keeps it: a file
-  // rewritten within the same second at the same size is another input.
-  long long nanoseconds = 0;
-#if defined(__linux__)
-  if (stat) nanoseconds = static_cast<long long>(st.st_mtim.tv_nsec);
-#endif
-  r->identity_ = name + (stat ? CPLSPrintf("|%lld|%lld.%09lld", static_cast<long long>(st.st_size),
-                                           static_cast<long long>(st.st_mtime), nanoseconds)
-                              : "");
+  r->identity_ = name + fileStamp(name);
+  // The files the source reads besides its name (those a VRT points to,
+  // world files, ...): rewriting one changes the pixels as much as rewriting
+  // the named file does. PAM's .aux.xml is left out: GDAL and QGIS rewrite it
+  // whenever they save statistics or histograms; what it can change of the
+  // input, no data, is in the bands' part below.
+  char** files = r->source_->GetFileList();
+  for (char** f = files; f && *f; ++f)
+    if (name != *f && !EQUAL(CPLGetExtension(*f), "xml"))
+      r->identity_ += "|" + (*f + fileStamp(*f));
+  CSLDestroy(files);
+  // No data and masks as the bands declare them, wherever they come from.
+  for (const int b : r->bands_) {
+    GDALRasterBand* band = r->source_->GetRasterBand(b);
+    int has = FALSE;
+    const double nodata = band->GetNoDataValue(&has);
+    r->identity_ += CPLSPrintf("|b%d:m%d", b, band->GetMaskFlags());
+    if (has) r->identity_ += CPLSPrintf(":n%.17g", nodata);
+  }
   return r;
 }
 
@@ -174,6 +255,21 @@ std::unique_ptr<SourceRaster> SourceRaster::downsampled(int factor) const {
   for (const int i : {1, 2, 4, 5}) r->geoTransform_[i] *= factor;
   r->identity_ = identity_ + "|x" + std::to_string(r->factor_);
   return r;
+}
+
+std::shared_ptr<GDALDataset> SourceRaster::warpedAtMost(int side) const {
+  if (!warped_) return nullptr;
+  const int w = warped_->GetRasterXSize(), h = warped_->GetRasterYSize();
+  const double scale = std::min(1.0, static_cast<double>(side) / std::max(w, h));
+  FeatureOptions o = warpOptions_;
+  o.resampling = "near";
+  // The same bounds as the full-resolution warp: its geotransform and size.
+  double gt[6];
+  if (warped_->GetGeoTransform(gt) != CE_None) return nullptr;
+  o.extent = std::array<double, 4>{gt[0], gt[3] + h * gt[5], gt[0] + w * gt[1], gt[3]};
+  o.extent_srs.clear();  // the warp's own CRS
+  return warp(source_.get(), o,
+              {std::max(1, static_cast<int>(w * scale)), std::max(1, static_cast<int>(h * scale))});
 }
 
 CellRect SourceRaster::datasetWindow() const {
@@ -240,32 +336,70 @@ void SourceRaster::releaseRows(int fromRow, int toRow) const {
   }
 }
 
+namespace {
+
+// Level pixels [level0, level0 + levels) along one axis, and the dataset
+// pixels [data0, data0 + data) under them.
+struct Run {
+  int level0, levels, data0, data;
+};
+
+// Splits level pixels [start, start + count) of a level of reduction f, whose
+// pixel x covers dataset pixels [x * f + off, (x + 1) * f + off) clipped to
+// [0, size), into runs read with one integer ratio each: a pixel at an edge of
+// the dataset that covers fewer than f pixels is a run of its own. Read
+// together, GDAL would spread the ratio (say 255 / 128) over the whole window
+// and no level pixel would be the average of its own f x f block.
+std::vector<Run> runsOf(int start, int count, int off, int f, int size) {
+  const auto cover = [&](int x) {
+    const int d0 = std::max(0, x * f + off), d1 = std::min(size, (x + 1) * f + off);
+    return std::pair<int, int>{d0, d1 - d0};
+  };
+  std::vector<Run> runs;
+  for (int x = start; x < start + count;) {
+    const auto [d0, w] = cover(x);
+    int n = 1;
+    if (w == f)
+      while (x + n < start + count && cover(x + n).second == f) ++n;
+    runs.push_back({x, n, d0, w == f ? n * f : w});
+    x += n;
+  }
+  return runs;
+}
+
+}  // namespace
+
 bool SourceRaster::readBand(int i, const CellRect& window, float* dst, unsigned char* mask,
                             size_t lineStride) const {
   GDALRasterBand* band = this->band(i);
   const int f = factor_;
-  // The dataset pixels under the window. A level pixel on the dataset's right
-  // or bottom edge covers fewer than f source pixels: GDAL averages the ones
-  // it has into it (a fraction of a level pixel of shift at that edge only).
-  const CellRect pixels =
-      CellRect{window.x0 * f + xoff_, window.y0 * f + yoff_, window.width * f, window.height * f}
-          .intersect({0, 0, dataset()->GetRasterXSize(), dataset()->GetRasterYSize()});
   GDALRasterIOExtraArg extra;
   INIT_RASTERIO_EXTRA_ARG(extra);
   if (f > 1) extra.eResampleAlg = GRIORA_Average;
   const GSpacing lineBytes = static_cast<GSpacing>(lineStride) * sizeof(float);
-  if (band->RasterIO(GF_Read, pixels.x0, pixels.y0, pixels.width, pixels.height, dst, window.width,
-                     window.height, GDT_Float32, sizeof(float), lineBytes, &extra) != CE_None)
-    return false;
-  if (band->GetMaskFlags() & GMF_ALL_VALID) {
+  const std::vector<Run> columns =
+      runsOf(window.x0, window.width, xoff_, f, dataset()->GetRasterXSize());
+  const std::vector<Run> rows =
+      runsOf(window.y0, window.height, yoff_, f, dataset()->GetRasterYSize());
+  const bool allValid = band->GetMaskFlags() & GMF_ALL_VALID;
+  for (const Run& r : rows)
+    for (const Run& c : columns) {
+      const size_t at = static_cast<size_t>(r.level0 - window.y0) * lineStride +
+                        static_cast<size_t>(c.level0 - window.x0);
+      if (band->RasterIO(GF_Read, c.data0, r.data0, c.data, r.data, dst + at, c.levels, r.levels,
+                         GDT_Float32, sizeof(float), lineBytes, &extra) != CE_None)
+        return false;
+      // Averaged at reduced resolution, a level pixel has data when any pixel
+      // under it has.
+      if (!allValid && band->GetMaskBand()->RasterIO(
+                           GF_Read, c.data0, r.data0, c.data, r.data, mask + at, c.levels, r.levels,
+                           GDT_Byte, 1, static_cast<GSpacing>(lineStride), &extra) != CE_None)
+        return false;
+    }
+  if (allValid) {
     for (int y = 0; y < window.height; ++y)
       std::fill(mask + y * lineStride, mask + y * lineStride + window.width, 1);
   } else {
-    // Averaged at reduced resolution, a level pixel has data when any pixel under it has.
-    if (band->GetMaskBand()->RasterIO(GF_Read, pixels.x0, pixels.y0, pixels.width, pixels.height,
-                                      mask, window.width, window.height, GDT_Byte, 1,
-                                      static_cast<GSpacing>(lineStride), &extra) != CE_None)
-      return false;
     for (int y = 0; y < window.height; ++y)
       for (int x = 0; x < window.width; ++x) {
         unsigned char& m = mask[y * lineStride + x];

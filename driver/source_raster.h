@@ -41,8 +41,9 @@ class SourceRaster {
   GDALRasterBand* band(int i) const { return dataset()->GetRasterBand(bands_[i]); }
   // The original source band i (stored statistics live there, not on a warped VRT).
   GDALRasterBand* sourceBand(int i) const { return source_->GetRasterBand(bands_[i]); }
-  // Identity of the source for cache keys: name, size, modification time and
-  // the reduction factor.
+  // Identity of the source for cache keys: name, size and modification time
+  // of every file it reads (but PAM's .aux.xml), the selected bands' no data
+  // and mask flags, and the reduction factor.
   const std::string& identity() const { return identity_; }
   // identity() and the on-the-fly warp (TARGET_SRS, TARGET_RES, RESAMPLING,
   // and EXTENT, the warp's output bounds, when warped):
@@ -56,6 +57,14 @@ class SourceRaster {
   // values[b][y][x], and valid[b][y][x] = 1 where band b has data there (inside
   // the raster and not masked: nodata, alpha or mask band). false + CPLError on I/O error.
   bool read(const PixelWindow& window, float* values, unsigned char* valid) const;
+
+  // A warped source (TARGET_SRS, TARGET_RES) warped again over the same
+  // bounds onto at most `side` pixels a side, nearest neighbour: what the
+  // statistics estimate samples. Reading the full-resolution warp decimated
+  // would warp every block of it first (minutes for a TARGET_RES far finer
+  // than the input). nullptr when not warped (CPLError when the warp fails).
+  std::shared_ptr<GDALDataset> warpedAtMost(int side) const;
+  bool warped() const { return warped_ != nullptr; }
 
   // Drops this handle's blocks of the selected bands (and of their mask bands)
   // from GDAL's block cache: those holding rows [fromRow, toRow) that lie
@@ -89,7 +98,8 @@ class SourceRaster {
   std::array<double, 6> geoTransform_{0, 1, 0, 0, 0, 1};
   bool hasGeoTransform_ = false;
   std::string identity_;
-  std::string warp_;  // empty unless warped
+  std::string warp_;            // empty unless warped
+  FeatureOptions warpOptions_;  // TARGET_SRS, TARGET_RES, RESAMPLING, EXTENT when warped
   std::string name_;
 };
 

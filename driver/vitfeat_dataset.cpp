@@ -12,6 +12,7 @@
 #include "driver/descriptor.h"
 #include "driver/shared_resources.h"
 #include "models/rs_encoders.h"
+#include "models/runtime.h"
 
 namespace vitfeat {
 
@@ -138,7 +139,7 @@ GDALDataset* VitfeatDataset::Open(GDALOpenInfo* info) {
     return openDataset(info);
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: cannot open %s: %s", info->pszFilename,
-             e.what());
+             errorMessage(e).c_str());
   } catch (...) {
     CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: cannot open %s: unknown error",
              info->pszFilename);
@@ -268,6 +269,23 @@ GDALDataset* VitfeatDataset::openDataset(GDALOpenInfo* info) {
     return nullptr;
   }
   const int stride = o.stride > 0 ? o.stride : tile;
+  // A tile's input is read whole (TILE_SIZE pixels a side, then resized to
+  // INPUT_SIZE): an absurd size must fail here, naming the option, and not as
+  // an allocation failure deep in LibTorch at the first read. (A batch holds
+  // at most the tiles a read needs, so BATCH_SIZE alone cannot do that.)
+  const double tileBytes = 4.0 * src.bandCount() *
+                           (static_cast<double>(tile) * tile + static_cast<double>(input) * input);
+  const double memory = static_cast<double>(CPLGetUsablePhysicalRAM());
+  if (memory > 0 && tileBytes > memory / 2) {
+    const double largest = std::sqrt(
+        std::max(0.0, memory / 2 / (4.0 * src.bandCount()) - static_cast<double>(input) * input));
+    CPLError(CE_Failure, CPLE_IllegalArg,
+             "VITFEAT: TILE_SIZE=%d and INPUT_SIZE=%d with %d bands need %.1f GB for one tile of "
+             "input, more than half of this machine's %.1f GB; use a smaller TILE_SIZE (at most "
+             "about %.0f here) or INPUT_SIZE",
+             tile, input, src.bandCount(), tileBytes / 1e9, memory / 1e9, largest);
+    return nullptr;
+  }
 
   const Normalizer normalizer =
       Normalizer::create(o.normalize, src, model, o.scale, processTileStore(o.cache_dir).get());
@@ -415,7 +433,7 @@ GDALDataset* VitfeatDataset::CreateCopy(const char* filename, GDALDataset* src, 
              "VITFEAT: CreateCopy writes a .vitfeat descriptor of a VITFEAT dataset; %s is not "
              "one (open VITFEAT:<raster> with -oo MODEL=..., and use no band, window or "
              "resampling options in gdal_translate)",
-             src->GetDescription());
+             copySourceName(src).c_str());
     return nullptr;
   }
   if (!writeDescriptor(filename, {features->sourceName(), features->userOptions()})) return nullptr;
@@ -499,7 +517,7 @@ const float* VitfeatDataset::windowPlanes(const CellRect& window, GDALProgressFu
     ok = engine_->compute(window, lastPlanes_.data(), &progress);
   } catch (const std::exception& e) {
     CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: computing cells %d,%d %dx%d failed: %s",
-             window.x0, window.y0, window.width, window.height, e.what());
+             window.x0, window.y0, window.width, window.height, errorMessage(e).c_str());
   } catch (...) {
     CPLError(CE_Failure, CPLE_AppDefined, "VITFEAT: computing cells %d,%d %dx%d failed", window.x0,
              window.y0, window.width, window.height);

@@ -81,8 +81,10 @@ std::optional<ViTConfig> trunkConfig(const std::string& name, const CPLJSONObjec
   }
   if (!headsGiven && c.embed_dim != releaseDim) {
     CPLError(CE_Failure, CPLE_AppDefined,
-             "%s: %s with embed dim %d (the release has %d) and no config.json giving "
-             "pangaea_config.num_heads: the number of attention heads is unknown",
+             "%s: read as %s, its embed dim is %d (the release has %d) and no config.json "
+             "beside it gives pangaea_config.num_heads, so the number of attention heads is "
+             "unknown; if it is not such a checkpoint, do not force ENCODER (auto recognises "
+             "the family)",
              weightsPath.c_str(), name.c_str(), c.embed_dim, releaseDim);
     return std::nullopt;
   }
@@ -287,7 +289,9 @@ std::unique_ptr<Encoder> createDofaEncoder(const std::string& configPath, const 
     if (startsWith(k, "patch_embed.")) {
       if (generator.count(k.substr(std::string("patch_embed.").size()))) continue;
       CPLError(CE_Failure, CPLE_AppDefined,
-               "%s: unexpected key '%s' in DOFA's wavelength-conditioned patch embedding",
+               "%s: not a DOFA checkpoint: its patch embedding holds '%s', where DOFA's "
+               "generates its weights (patch_embed.weight_generator.*); if it is not DOFA, do "
+               "not force ENCODER (auto recognises the family)",
                weightsPath.c_str(), k.c_str());
       return nullptr;
     }

@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
@@ -12,6 +13,12 @@
 #include <thread>
 
 namespace vitfeat {
+
+std::string errorMessage(const std::exception& e) {
+  if (const auto* torchError = dynamic_cast<const c10::Error*>(&e))
+    return torchError->what_without_backtrace();
+  return e.what();
+}
 
 namespace {
 std::string lower(std::string s) {

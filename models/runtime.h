@@ -3,6 +3,7 @@
 
 #include <torch/types.h>
 
+#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,10 @@ struct EncoderOptions {
   // "ssl4eo_moco" or "dofa".
   std::string encoder = "auto";
 };
+
+// An exception's message for a user: LibTorch's errors without the C++
+// backtrace they carry (frames of a library the user cannot act on).
+std::string errorMessage(const std::exception& e);
 
 // "auto" -> CUDA when this LibTorch has it and a GPU is visible, else CPU.
 // CPLError + nullopt on an unknown name or an unavailable device.

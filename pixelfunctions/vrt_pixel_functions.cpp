@@ -230,6 +230,10 @@ CPLErr projectPixels(void** sources, int sourceCount, void* data, int width, int
       stretch = true;
       lo = range[0];
       hi = range[1];
+      // lo == hi is a fitted constant component (mid grey); lo > hi a typo.
+      if (lo > hi)
+        throw ArgumentError("argument 'stretch' is '" + trim(text) +
+                            "': lo,hi with lo <= hi is expected");
     }
     // Stretched output is display Bytes where 0 is no data (stretchToByte's).
     const double noData =
@@ -277,6 +281,31 @@ CPLErr nearestPixels(void** sources, int sourceCount, void* data, int width, int
           Eigen::Map<const Eigen::RowVectorXd>(row.data(), d);
     }
     const double noData = noDataArgument(args, 255.0);
+    // Labels 0..k-1 and the no-data value must fit the type written (GDAL
+    // clamps what does not: a label past 255 read into Bytes would become 255,
+    // the default no data) and stay apart.
+    const double k = static_cast<double>(centroids.rows());
+    const std::string noDataName =
+        CSLFetchNameValue(args, "nodata") ? "argument 'nodata'" : "the default no data";
+    if (GDALDataTypeIsInteger(bufferType)) {
+      const int bits = GDALGetDataTypeSizeBits(bufferType);
+      const bool isSigned = GDALDataTypeIsSigned(bufferType);
+      const double most = isSigned ? std::ldexp(1.0, bits - 1) - 1 : std::ldexp(1.0, bits) - 1;
+      const double least = isSigned ? -std::ldexp(1.0, bits - 1) : 0.0;
+      if (k - 1 > most)
+        throw ArgumentError(std::to_string(centroids.rows()) + " centroids give labels up to " +
+                            std::to_string(centroids.rows() - 1) + ", which " +
+                            GDALGetDataTypeName(bufferType) +
+                            " cannot hold: make the band UInt16 (and read it as such)");
+      if (!(noData >= least && noData <= most) || noData != std::floor(noData))
+        throw ArgumentError(noDataName + " " + CPLString().Printf("%.17g", noData) + " is not a " +
+                            GDALGetDataTypeName(bufferType) + " value");
+    }
+    if (noData >= 0 && noData <= k - 1 && noData == std::floor(noData))
+      throw ArgumentError(noDataName + " " + CPLString().Printf("%.17g", noData) +
+                          " is also a label (0 to " + std::to_string(centroids.rows() - 1) +
+                          "): give nodata a value outside them, e.g. nodata='" +
+                          std::to_string(centroids.rows()) + "'");
     // metric=cosine: the most similar row (as VITSIM's most_similar band).
     const std::string metric = trim(CSLFetchNameValueDef(args, "metric", "euclidean"));
     if (metric != "euclidean" && metric != "cosine")

@@ -262,6 +262,27 @@ void writeBareRaster(const std::string& path, int w, int h) {
   }
 }
 
+// writeBareRaster's raster georeferenced by three GCPs (lon/lat) only.
+std::string writeGcpRaster(const std::string& path) {
+  writeBareRaster(path, kSourceW, kSourceH);
+  DatasetPtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_UPDATE));
+  REQUIRE(ds);
+  GDAL_GCP gcps[3];
+  GDALInitGCPs(3, gcps);
+  const double at[3][4] = {{0, 0, 15.0, 47.0}, {40, 0, 15.1, 47.0}, {0, 30, 15.0, 46.9}};
+  for (int i = 0; i < 3; ++i) {
+    gcps[i].dfGCPPixel = at[i][0];
+    gcps[i].dfGCPLine = at[i][1];
+    gcps[i].dfGCPX = at[i][2];
+    gcps[i].dfGCPY = at[i][3];
+  }
+  OGRSpatialReference wgs84;
+  wgs84.importFromEPSG(4326);
+  REQUIRE(ds->SetGCPs(3, gcps, &wgs84) == CE_None);
+  GDALDeinitGCPs(3, gcps);
+  return path;
+}
+
 // ---- The rows ---------------------------------------------------------------
 
 using Options = std::map<std::string, std::string>;
@@ -683,6 +704,24 @@ const std::vector<BadRow>& badRows() {
        },
        Call::Open,
        {"TILE_SIZE=inf", "integer"}},
+      {"option: a TILE_SIZE whose input would not fit in memory",
+       [](const std::string&) {
+         return features({{"TILE_SIZE", "1048576"}});
+       },
+       Call::Open,
+       {"TILE_SIZE=1048576", "GB for one tile", "use a smaller TILE_SIZE"}},
+      {"option: a TARGET_RES larger than the whole area",
+       [](const std::string&) {
+         return features({{"TARGET_RES", "100000"}});
+       },
+       Call::Open,
+       {"cannot warp", "TARGET_RES=100000", "at least one pixel"}},
+      {"option: ENCODER=dofa on a checkpoint of another family",
+       [](const std::string&) {
+         return features({{"ENCODER", "dofa"}, {"WAVELENGTHS", "0.49,0.56,0.665"}});
+       },
+       Call::Open,
+       {"not a DOFA checkpoint", "do not force ENCODER"}},
       {"option: TARGET_RES=nan",
        [](const std::string&) {
          return features({{"TARGET_RES", "nan"}});
@@ -772,7 +811,7 @@ const std::vector<BadRow>& badRows() {
          return features({{"OVERVIEWS", "1"}});
        },
        Call::Open,
-       {"OVERVIEWS=1", "factors >= 2"}},
+       {"OVERVIEWS=1", "factors from 2 to 65536"}},
 
       // ---- View options ----
       {"VITPCA: more components than feature bands",
@@ -1031,6 +1070,55 @@ const std::vector<GoodRow>& goodRows() {
          for (int i = 0; i < 6; ++i) CHECK(gt[i] == Approx(expected[i]));
          allFinite(3, 2, kDim)(ds);
        }},
+      {"works: an alpha band masks the other bands instead of feeding the model",
+       [](const std::string& dir) {
+         // RGBA (gdalwarp -dstalpha's layout): transparent over the left tile.
+         const std::string tif = dir + "/rgba.tif";
+         writeRaster(tif, 64, 32, 4, GDT_Byte, [](int x, int y, int b) {
+           return b == 3 ? (x < 32 ? 0 : 255) : (x * 5 + y * 3 + b * 40) % 250;
+         });
+         DatasetPtr ds(GDALDataset::Open(tif.c_str(), GDAL_OF_RASTER | GDAL_OF_UPDATE));
+         REQUIRE(ds);
+         REQUIRE(ds->GetRasterBand(4)->SetColorInterpretation(GCI_AlphaBand) == CE_None);
+         ds.reset();
+         return featuresOf(tif);
+       },
+       [](GDALDataset* ds) {
+         CHECK(metadataItem(ds, "BANDS", "VITFEAT") == "1,2,3");
+         nanColumns(2)(ds);
+       }},
+      {"works: an EXTENT far larger than the raster estimates statistics on the raster",
+       [](const std::string&) {
+         // 40 x 30 pixels of 10 m inside a 2,000 km square.
+         return features({{"EXTENT", "0,4200000,2000000,6200000"}, {"OVERVIEWS", "NONE"}});
+       },
+       [](GDALDataset* ds) {
+         CHECK(metadataItem(ds, "NORMALIZE_STATISTICS_BAND_1", "VITFEAT").find("pixels=1200") !=
+               std::string::npos);
+       }},
+      {"works: a source with ground control points only (warned about: see below)",
+       [](const std::string& dir) { return featuresOf(writeGcpRaster(dir + "/gcps.tif")); },
+       [](GDALDataset* ds) {
+         double gt[6];
+         CHECK(ds->GetGeoTransform(gt) != CE_None);
+         allFinite(3, 2, kDim)(ds);
+       }},
+      {"works: a TARGET_RES far finer than the input estimates statistics on a coarse warp",
+       [](const std::string&) {
+         // 40 x 30 pixels of 10 m warped to 5 cm: 8000 x 6000 pixels, which the
+         // estimate used to warp in full at the open.
+         return features({{"TARGET_RES", "0.05"}, {"OVERVIEWS", "NONE"}});
+       },
+       [](GDALDataset* ds) {
+         CHECK(ds->GetRasterXSize() == 8000 / 16);
+         const std::string stats = metadataItem(ds, "NORMALIZE_STATISTICS_BAND_1", "VITFEAT");
+         INFO(stats);
+         const size_t at = stats.find("pixels=");
+         REQUIRE(at != std::string::npos);
+         const long long pixels = std::atoll(stats.c_str() + at + 7);
+         CHECK(pixels > 0);
+         CHECK(pixels <= 1024 * 1024);
+       }},
       {"works: BATCH_SIZE=16777216 (batches never exceed the tiles a read needs)",
        [](const std::string&) {
          return features({{"BATCH_SIZE", "16777216"}});
@@ -1173,6 +1261,22 @@ TEST_CASE("bad_inputs: unusual inputs that must work", "[bad_input]") {
   for (const GoodRow& row : goodRows()) {
     DYNAMIC_SECTION(row.name) { runGoodRow(row); }
   }
+}
+
+TEST_CASE("bad_inputs: a source georeferenced by GCPs only is warned about", "[bad_input]") {
+  shared();
+  const TempDir dir;
+  const std::string tif = writeGcpRaster(dir.file("gcps.tif"));
+  DatasetPtr ds;
+  int about = 0;
+  const Warnings warnings;
+  ds.reset(openInput(featuresOf(tif)));
+  REQUIRE(ds);
+  for (const std::string& w : warnings.list())
+    if (w.find("ground control points") != std::string::npos &&
+        w.find("TARGET_SRS") != std::string::npos)
+      ++about;
+  CHECK(about == 1);
 }
 
 TEST_CASE("bad_inputs: the table is large enough", "[bad_input]") {

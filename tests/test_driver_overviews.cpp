@@ -1,6 +1,8 @@
 // Overviews, PAM and progress of the VITFEAT driver and the views:
 // - a computed overview level equals the features of the input averaged by
 //   hand (2x2 / 4x4 pixel means, computed here) and run through the same model;
+// - its input pixels are the means of their own f x f blocks also when the
+//   raster's size is not a multiple of f (a partial block at an edge);
 // - reading a zoomed-out view computes only coarse tiles;
 // - OVERVIEWS=NONE / a factor list / invalid lists;
 // - IRasterIO reports progress and can be cancelled;
@@ -10,11 +12,14 @@
 #include <cpl_vsi.h>
 #include <gdal_priv.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "driver/register.h"
+#include "driver/source_raster.h"
 #include "tests/support/catch_torch.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/rasters.h"
@@ -129,6 +134,55 @@ TEST_CASE("an overview level is the model run on the input averaged by hand") {
   // None of that touched the full-resolution level.
   CHECK(counter(ds.get(), "TILES_COMPUTED") == 0);
   CHECK(counter(ds.get(), "OVERVIEW_TILES_COMPUTED") > 0);
+}
+
+TEST_CASE(
+    "a level's pixel is the mean of its own block, also at edges the factor does not divide") {
+  setupGdal();
+  TempDir dir;
+  constexpr int W = 101, H = 77;
+  const std::string path = dir.file("odd.tif");
+  writeRaster(path, W, H, 2, GDT_Float32, pixel);
+  // Without and with an EXTENT starting 3 pixels left of and 5 above the
+  // raster (partial blocks on those edges too), and ending inside it.
+  for (const bool extent : {false, true}) {
+    vitfeat::FeatureOptions o;
+    if (extent) o.extent = std::array<double, 4>{499970, 5199300, 500900, 5200050};
+    const auto full = vitfeat::SourceRaster::open(path, o);
+    REQUIRE(full);
+    const int xoff = static_cast<int>(std::lround((full->geoTransform()[0] - 500000) / 10));
+    const int yoff = static_cast<int>(std::lround((5200000 - full->geoTransform()[3]) / 10));
+    for (const int f : {2, 3, 4}) {
+      const auto level = full->downsampled(f);
+      REQUIRE(level);
+      const int w = level->width(), h = level->height();
+      std::vector<float> values(2 * static_cast<size_t>(w) * h);
+      std::vector<unsigned char> valid(values.size());
+      REQUIRE(level->read({0, 0, w, h}, values.data(), valid.data()));
+      float worst = 0;
+      int checked = 0;
+      for (int b = 0; b < 2; ++b)
+        for (int y = 0; y < h; ++y)
+          for (int x = 0; x < w; ++x) {
+            double sum = 0;
+            int n = 0;
+            for (int sy = y * f + yoff; sy < (y + 1) * f + yoff; ++sy)
+              for (int sx = x * f + xoff; sx < (x + 1) * f + xoff; ++sx)
+                if (sx >= 0 && sy >= 0 && sx < W && sy < H) {
+                  sum += static_cast<float>(pixel(sx, sy, b));
+                  ++n;
+                }
+            const size_t at = (static_cast<size_t>(b) * h + y) * w + x;
+            CHECK(static_cast<bool>(valid[at]) == (n > 0));
+            if (n == 0) continue;
+            worst = std::max(worst, static_cast<float>(std::fabs(values[at] - sum / n)));
+            ++checked;
+          }
+      INFO("factor " << f << (extent ? ", with EXTENT" : ""));
+      CHECK(checked > 0);
+      CHECK(worst < 1e-3f);
+    }
+  }
 }
 
 TEST_CASE("a zoomed-out read computes only the coarse tiles") {

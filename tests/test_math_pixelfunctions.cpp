@@ -231,6 +231,13 @@ TEST_CASE("pixel functions over many cells", "[math][pixelfunctions]") {
   }
 }
 
+// "0,0,0; 1,0,0; ...": n centroids of 3 values, for vitfeat_nearest.
+std::string manyCentroids(int n) {
+  std::string rows;
+  for (int i = 0; i < n; ++i) rows += (i ? "; " : "") + std::to_string(i) + ",0,0";
+  return rows;
+}
+
 TEST_CASE("pixel function errors name the function and the argument", "[math][pixelfunctions]") {
   setUpGdal();
   const std::string source = smallFeatures();
@@ -280,6 +287,29 @@ TEST_CASE("pixel function errors name the function and the argument", "[math][pi
        {"vitfeat_nearest", "Byte", "SourceTransferType"},
        GDT_Byte},
       {"Float32", "vitfeat_cosine", "reference='1,0,0' nodata='x'", "", {"'nodata'", "'x'"}},
+      // Values a Byte read would clamp onto no data, or a no data that is a label.
+      {"Byte",
+       "vitfeat_nearest",
+       "centroids='" + manyCentroids(300) + "'",
+       kFloatTransfer,
+       {"vitfeat_nearest", "300 centroids", "up to 299", "Byte", "UInt16"},
+       GDT_Byte},
+      {"Byte",
+       "vitfeat_nearest",
+       "centroids='1,0,0; 0,2,0' nodata='1'",
+       kFloatTransfer,
+       {"argument 'nodata' 1", "also a label (0 to 1)", "nodata='2'"}},
+      {"Byte",
+       "vitfeat_nearest",
+       "centroids='1,0,0; 0,2,0' nodata='-1'",
+       kFloatTransfer,
+       {"argument 'nodata' -1", "not a Byte value"},
+       GDT_Byte},
+      {"Byte",
+       "vitfeat_project",
+       "mean='0,0,0' direction='1,2,3' stretch='2,-2'",
+       kFloatTransfer,
+       {"'stretch'", "'2,-2'", "lo <= hi"}},
   };
   for (const Case& c : cases) {
     const std::string xml =

@@ -12,6 +12,7 @@
 #include <cpl_error.h>
 #include <cpl_vsi.h>
 #include <gdal_priv.h>
+#include <gdal_utils.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -62,28 +63,6 @@ void writeBytes(const std::string& path, const std::vector<char>& bytes) {
   REQUIRE(VSIFWriteL(bytes.data(), 1, bytes.size(), f) == bytes.size());
   VSIFCloseL(f);
 }
-
-// Collects the warnings raised while it lives.
-class Warnings {
- public:
-  Warnings() { CPLPushErrorHandlerEx(&Warnings::handle, &messages_); }
-  ~Warnings() { CPLPopErrorHandler(); }
-  Warnings(const Warnings&) = delete;
-  Warnings& operator=(const Warnings&) = delete;
-  size_t count() const { return messages_.size(); }
-  std::string messages() const {
-    std::string all;
-    for (const std::string& m : messages_) all += m + "\n";
-    return all;
-  }
-
- private:
-  static void CPL_STDCALL handle(CPLErr level, CPLErrorNum, const char* text) {
-    if (level == CE_Warning)
-      static_cast<std::vector<std::string>*>(CPLGetErrorHandlerUserData())->push_back(text);
-  }
-  std::vector<std::string> messages_;
-};
 
 unsigned long long counter(GDALDataset* ds, const char* name) {
   const char* v = ds->GetMetadataItem(name, "VITFEAT");
@@ -335,27 +314,6 @@ TEST_CASE("the driver reuses tiles from CACHE_DIR across opens and recomputes co
   }
 }
 
-namespace {
-
-// Runs in another current folder while it lives.
-class InFolder {
- public:
-  explicit InFolder(const std::string& folder) : previous_(CPLGetCurrentDir()) {
-    REQUIRE(chdir(folder.c_str()) == 0);
-  }
-  ~InFolder() {
-    if (previous_ && chdir(previous_) != 0) std::abort();
-    CPLFree(previous_);
-  }
-  InFolder(const InFolder&) = delete;
-  InFolder& operator=(const InFolder&) = delete;
-
- private:
-  char* previous_;
-};
-
-}  // namespace
-
 TEST_CASE("makeFolders makes relative, absolute and in-memory folders with their parents") {
   TempDir dir;
   const auto isFolder = [](const std::string& path) {
@@ -458,4 +416,70 @@ TEST_CASE("a weights digest is remembered between processes, and a hub blob's na
   REQUIRE(symlink(("../../blobs/" + name).c_str(), link.c_str()) == 0);
   CHECK(vitfeat::fileSha256(link) == name);
   CPLSetConfigOption("VITFEAT_DIGEST_CACHE", nullptr);
+}
+
+// A tile's key follows every file the source reads and the no data its bands
+// declare: rewriting the raster behind a VRT, or giving a read-only raster a
+// no-data value through PAM (.aux.xml), recomputes the tiles, in this process
+// (memory) and from CACHE_DIR.
+TEST_CASE("tiles are recomputed when a file behind a VRT or a PAM no-data value changes") {
+  const DriverScene scene;
+  const std::map<std::string, std::string> options{{"MODEL", scene.model},
+                                                   {"CACHE_DIR", scene.cacheDir},
+                                                   {"STRIDE", "32"},
+                                                   {"OVERVIEWS", "NONE"}};
+  const auto translate = [](const std::string& from, const std::string& to, const char* format) {
+    DatasetPtr src(GDALDataset::Open(from.c_str(), GDAL_OF_RASTER));
+    REQUIRE(src);
+    CPLStringList args;
+    args.AddString("-of");
+    args.AddString(format);
+    GDALTranslateOptions* o = GDALTranslateOptionsNew(args.List(), nullptr);
+    GDALDatasetH out = GDALTranslate(to.c_str(), GDALDataset::ToHandle(src.get()), o, nullptr);
+    GDALTranslateOptionsFree(o);
+    REQUIRE(out);
+    GDALClose(out);
+  };
+  const auto read = [&](const std::string& name, unsigned long long* computed) {
+    auto ds = openFeatures(name, options);
+    REQUIRE(ds);
+    const std::vector<float> v = readAll(ds.get());
+    *computed = counter(ds.get(), "TILES_COMPUTED");
+    return v;
+  };
+  unsigned long long computed = 0;
+
+  const std::string vrt = scene.dir.file("over.vrt");
+  translate(scene.source, vrt, "VRT");
+  const std::vector<float> before = read(vrt, &computed);
+  CHECK(computed == 6 * 4);
+  read(vrt, &computed);
+  CHECK(computed == 0);  // the same files: every tile reused
+  writeRaster(scene.source, 200, 150, 3, GDT_Byte,
+              [](int x, int y, int b) { return (x * 7 + y * 2 + b * 90) % 256; });
+  const std::vector<float> after = read(vrt, &computed);
+  CHECK(computed == 6 * 4);
+  CHECK_FALSE(sameValues(before, after));
+
+  const std::string png = scene.dir.file("plain.png");
+  translate(scene.source, png, "PNG");
+  read(png, &computed);
+  CHECK(computed == 6 * 4);
+  // No data given beside the PNG, as gdal_edit -a_nodata or QGIS do for a
+  // format they cannot write: the PNG itself is untouched.
+  std::string pam = "<PAMDataset>";
+  for (int b = 1; b <= 3; ++b)
+    pam += "<PAMRasterBand band=\"" + std::to_string(b) +
+           "\"><NoDataValue>0</NoDataValue></PAMRasterBand>";
+  pam += "</PAMDataset>";
+  writeBytes(png + ".aux.xml", std::vector<char>(pam.begin(), pam.end()));
+  {
+    DatasetPtr ds(GDALDataset::Open(png.c_str(), GDAL_OF_RASTER));
+    REQUIRE(ds);
+    int has = FALSE;
+    CHECK(ds->GetRasterBand(1)->GetNoDataValue(&has) == 0);
+    REQUIRE(has);
+  }
+  read(png, &computed);
+  CHECK(computed == 6 * 4);
 }

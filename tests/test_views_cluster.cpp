@@ -93,6 +93,25 @@ TEST_CASE("VITCLUSTER finds well separated clusters, labels ordered by size", "[
   CHECK(CPLAtof(ds->GetMetadataItem("INERTIA", "VITCLUSTER")) == Approx(inertia).epsilon(1e-6));
 }
 
+TEST_CASE("VITCLUSTER's metadata names the options in force for its method", "[views][cluster]") {
+  TempDir tmp;
+  const std::string feat = tmp.file("feat.tif");
+  writeFeatures(feat, W, H, D, feature);
+  DatasetPtr kmeans = openDataset("VITCLUSTER:" + feat, {{"N_CLUSTERS", "4"}});
+  REQUIRE(kmeans);
+  CHECK(std::string(kmeans->GetMetadataItem("SAMPLE", "VITCLUSTER")) == "10000");
+  CHECK(std::string(kmeans->GetMetadataItem("N_INIT", "VITCLUSTER")) == "4");
+  for (const char* other : {"MIN_CLUSTER_SIZE", "MIN_SAMPLES", "METRIC", "MEMBERSHIP"})
+    CHECK(kmeans->GetMetadataItem(other, "VITCLUSTER") == nullptr);
+  DatasetPtr hdbscan =
+      openDataset("VITCLUSTER:" + feat, {{"METHOD", "hdbscan"}, {"MIN_CLUSTER_SIZE", "10"}});
+  REQUIRE(hdbscan);
+  CHECK(std::string(hdbscan->GetMetadataItem("SAMPLE", "VITCLUSTER")) == "3000");
+  CHECK(std::string(hdbscan->GetMetadataItem("MIN_CLUSTER_SIZE", "VITCLUSTER")) == "10");
+  for (const char* other : {"N_CLUSTERS", "N_INIT", "MAX_ITER"})
+    CHECK(hdbscan->GetMetadataItem(other, "VITCLUSTER") == nullptr);
+}
+
 TEST_CASE("VITCLUSTER: the same seed gives the same labels in every process", "[views][cluster]") {
   TempDir tmp;
   const std::string feat = tmp.file("feat.tif");

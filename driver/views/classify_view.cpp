@@ -66,6 +66,14 @@ class ClassifyView final : public ViewAlgorithm {
     if (query_.groupBy.empty())
       o.fail("FIELD", "(none)", "name the field of TRAINING's layer that holds the class");
     method_ = o.choice("METHOD", "random_forest", {"random_forest", "knn", "logistic"});
+    o.refuseOtherMethods(method_, {{"N_TREES", "random_forest"},
+                                   {"MAX_DEPTH", "random_forest"},
+                                   {"MIN_SAMPLES_LEAF", "random_forest"},
+                                   {"MAX_FEATURES", "random_forest"},
+                                   {"BOOTSTRAP", "random_forest"},
+                                   {"K", "knn"},
+                                   {"METRIC", "knn"},
+                                   {"C", "logistic"}});
     forest_.n_trees = o.integer("N_TREES", 100, 1, 10000);
     forest_.max_depth = o.integer("MAX_DEPTH", 0, 0, 10000);
     forest_.min_samples_leaf = o.integer("MIN_SAMPLES_LEAF", 1, 1, 1000000);
@@ -77,17 +85,6 @@ class ClassifyView final : public ViewAlgorithm {
     logistic_.C = o.real("C", 1.0, 1e-12, 1e12);
     testFraction_ = o.real("TEST_FRACTION", 0.2, 0.0, 0.9);
     probabilities_ = o.flag("PROBABILITIES", false);
-    const std::pair<const char*, const char*> methodOnly[] = {{"N_TREES", "random_forest"},
-                                                              {"MAX_DEPTH", "random_forest"},
-                                                              {"MIN_SAMPLES_LEAF", "random_forest"},
-                                                              {"MAX_FEATURES", "random_forest"},
-                                                              {"BOOTSTRAP", "random_forest"},
-                                                              {"K", "knn"},
-                                                              {"METRIC", "knn"},
-                                                              {"C", "logistic"}};
-    for (const auto& [key, method] : methodOnly)
-      if (o.has(key) && method_ != method)
-        o.fail(key, o.text(key), std::string("only used with METHOD=") + method);
     if (method_ == "random_forest" && o.ok()) {
       const std::string f = forest_.max_features;
       const bool named =
@@ -518,7 +515,8 @@ const ViewKind& classifyView() {
       {{"TRAINING",
         "string",
         "",
-        "Training samples: any OGR dataset of points (taken at their cell) or polygons (sampled)",
+        "Training samples: any OGR dataset of points (taken at their cell), polygons or lines "
+        "(sampled)",
         {}},
        {"LAYER", "string", "first layer", "Layer of TRAINING", {}},
        {"WHERE", "string", "", "Attribute filter on TRAINING's layer (OGR SQL)", {}},

@@ -6,6 +6,7 @@
 #include <cpl_error.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -18,6 +19,13 @@
 namespace vitfeat {
 
 namespace {
+
+// The record lists every option of the driver with its default; a method's
+// record keeps the SAMPLE in force and drops the other method's options.
+void inForce(CPLStringList& r, int sample, std::initializer_list<const char*> otherMethod) {
+  r.SetNameValue("SAMPLE", CPLSPrintf("%d", sample));
+  for (const char* key : otherMethod) r.SetNameValue(key, nullptr);
+}
 
 constexpr const char* kDriver = "VITCLUSTER";
 constexpr int kMaxClusters = 65535;  // UInt16 labels, 65535 = no data
@@ -106,6 +114,7 @@ class KMeansView final : public ViewAlgorithm {
   }
 
   void describe(CPLStringList& r) const override {
+    inForce(r, sample_, {"MIN_CLUSTER_SIZE", "MIN_SAMPLES", "METRIC", "MEMBERSHIP"});
     r.SetNameValue("FIT_SAMPLES", CPLSPrintf("%lld", static_cast<long long>(samples_)));
     r.SetNameValue("FIT_BLOCKS_READ", CPLSPrintf("%d", blocks_));
     r.SetNameValue("INERTIA", CPLSPrintf("%.17g", fit_.inertia));
@@ -273,6 +282,7 @@ class HdbscanView final : public ViewAlgorithm {
   }
 
   void describe(CPLStringList& r) const override {
+    inForce(r, sample_, {"N_CLUSTERS", "N_INIT", "MAX_ITER"});
     r.SetNameValue("FIT_SAMPLES",
                    CPLSPrintf("%lld", static_cast<long long>(predictor_->model().points.rows())));
     r.SetNameValue("FIT_BLOCKS_READ", CPLSPrintf("%d", blocks_));
@@ -324,13 +334,13 @@ const ViewKind& clusterView() {
        {"MEMBERSHIP", "boolean", "NO", "hdbscan: add a Float32 membership-strength band", {}}},
       [](ViewOptions& o) -> std::unique_ptr<ViewAlgorithm> {
         const std::string method = o.choice("METHOD", "kmeans", {"kmeans", "hdbscan"});
-        const std::pair<const char*, const char*> methodOnly[] = {
-            {"N_CLUSTERS", "kmeans"},        {"N_INIT", "kmeans"},       {"MAX_ITER", "kmeans"},
-            {"MIN_CLUSTER_SIZE", "hdbscan"}, {"MIN_SAMPLES", "hdbscan"}, {"METRIC", "hdbscan"},
-            {"MEMBERSHIP", "hdbscan"}};
-        for (const auto& [key, only] : methodOnly)
-          if (o.has(key) && method != only)
-            o.fail(key, o.text(key), std::string("only used with METHOD=") + only);
+        o.refuseOtherMethods(method, {{"N_CLUSTERS", "kmeans"},
+                                      {"N_INIT", "kmeans"},
+                                      {"MAX_ITER", "kmeans"},
+                                      {"MIN_CLUSTER_SIZE", "hdbscan"},
+                                      {"MIN_SAMPLES", "hdbscan"},
+                                      {"METRIC", "hdbscan"},
+                                      {"MEMBERSHIP", "hdbscan"}});
         std::unique_ptr<ViewAlgorithm> v;
         if (method == "hdbscan")
           v = std::make_unique<HdbscanView>(o);

@@ -10,6 +10,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "driver/descriptor.h"
 #include "driver/views/fit_store.h"
 #include "driver/views/view_descriptor.h"
 #include "driver/views/view_vrt.h"
@@ -214,7 +215,7 @@ GDALDataset* ViewDataset::createCopy(const ViewKind& kind, const char* filename,
                "%s: CreateCopy writes a descriptor (or a VRT) of a %s view; %s is not one (open "
                "%s:<feature raster>, and use no band, window or resampling options in "
                "gdal_translate)",
-               kind.driver, kind.driver, src->GetDescription(), kind.driver);
+               kind.driver, kind.driver, copySourceName(src).c_str(), kind.driver);
       return nullptr;
     }
     const char* format = CSLFetchNameValueDef(options, "FORMAT", "");

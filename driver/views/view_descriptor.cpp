@@ -69,7 +69,7 @@ std::optional<ViewDescriptor> readViewDescriptor(const std::string& path, const 
              driver, path.c_str(), loop.c_str());
     return std::nullopt;
   }
-  d.source = resolveAgainst(dir, d.source);
+  d.source = resolveSource(dir, d.source);
   d.sourceOptions = readOptions(root.GetObj("source_options"));
   const auto model = d.sourceOptions.find("MODEL");
   if (model != d.sourceOptions.end()) model->second = resolveAgainst(dir, model->second);
@@ -83,7 +83,7 @@ bool writeViewDescriptor(const std::string& path, const ViewDescriptor& d) {
   CPLJSONObject root = doc.GetRoot();
   root.Add("vitview", 1);
   root.Add("driver", d.driver);
-  root.Add("source", portablePath(path, d.source));
+  root.Add("source", portableSource(path, d.source));
   root.Add("source_options", writeOptions(d.sourceOptions, path));
   root.Add("options", writeOptions(d.options, path));
   root.Add("fit", d.fit);

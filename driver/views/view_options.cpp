@@ -21,6 +21,17 @@ void ViewOptions::fail(const char* key, const std::string& value, const std::str
   ok_ = false;
 }
 
+void ViewOptions::refuseOtherMethods(
+    const std::string& method,
+    std::initializer_list<std::pair<const char*, const char*>> methodOnly) {
+  for (const auto& [key, only] : methodOnly) {
+    const auto it = values_.find(key);
+    if (it == values_.end() || method == only) continue;
+    fail(key, it->second, std::string("only used with METHOD=") + only);
+    values_.erase(it);
+  }
+}
+
 int ViewOptions::integer(const char* key, int fallback, int minimum, int maximum) {
   const auto it = values_.find(key);
   if (it == values_.end()) return fallback;

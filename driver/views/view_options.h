@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "driver/feature_options.h"
@@ -30,6 +32,12 @@ class ViewOptions {
   // One of `allowed` (case-insensitive), returned lower-case.
   std::string choice(const char* key, const std::string& fallback,
                      const std::vector<const char*>& allowed);
+
+  // Refuses each option of `methodOnly` (option, the method it belongs to)
+  // given while another `method` is in use, and forgets it, so that its value
+  // is not also checked as if it applied (one message per option).
+  void refuseOtherMethods(const std::string& method,
+                          std::initializer_list<std::pair<const char*, const char*>> methodOnly);
 
   // Reports an invalid value; ok() is false afterwards.
   void fail(const char* key, const std::string& value, const std::string& valid);

@@ -32,7 +32,7 @@ void attribute(CPLXMLNode* node, const char* name, const std::string& value) {
 void addSource(CPLXMLNode* band, const std::string& vrtPath, const FeatureSource& src, int b,
                GDALDataType type) {
   CPLXMLNode* s = element(band, "SimpleSource");
-  const std::string name = portablePath(vrtPath, src.name());
+  const std::string name = portablePath(vrtPath, absoluteSource(src.name()));
   CPLXMLNode* file = element(s, "SourceFilename", name);
   const bool relative = CPLIsFilenameRelative(name.c_str()) &&
                         name.find(':') == std::string::npos && !STARTS_WITH(name.c_str(), "/vsi");

@@ -5,6 +5,7 @@
 #include <cpl_error.h>
 
 #include <string>
+#include <vector>
 
 namespace vitfeat::test {
 
@@ -24,6 +25,34 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// Runs in another current folder while it lives (relative paths as a user
+// in that folder would give them).
+class InFolder {
+ public:
+  explicit InFolder(const std::string& folder);
+  ~InFolder();
+  InFolder(const InFolder&) = delete;
+  InFolder& operator=(const InFolder&) = delete;
+
+ private:
+  char* previous_;
+};
+
+// Collects the warnings raised while it lives (and keeps them off the console).
+class Warnings {
+ public:
+  Warnings();
+  ~Warnings();
+  Warnings(const Warnings&) = delete;
+  Warnings& operator=(const Warnings&) = delete;
+  size_t count() const { return messages_.size(); }
+  const std::vector<std::string>& list() const { return messages_; }
+  std::string messages() const;
+
+ private:
+  std::vector<std::string> messages_;
 };
 
 // Keeps expected CPLErrors off the console, starting from a clean error state;
