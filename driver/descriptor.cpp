@@ -156,6 +156,42 @@ std::string absoluteSource(const std::string& source) {
   return prefixes + resolveAgainst(currentDir(), name);
 }
 
+bool checkDescriptorMembers(const CPLJSONObject& root, const std::string& path,
+                            const char* driver) {
+  const auto typeName = [](CPLJSONObject::Type t) {
+    switch (t) {
+      case CPLJSONObject::Type::Null:
+        return "null";
+      case CPLJSONObject::Type::Object:
+        return "an object";
+      case CPLJSONObject::Type::Array:
+        return "an array";
+      case CPLJSONObject::Type::Boolean:
+        return "a boolean";
+      case CPLJSONObject::Type::String:
+        return "a string";
+      case CPLJSONObject::Type::Integer:
+      case CPLJSONObject::Type::Long:
+      case CPLJSONObject::Type::Double:
+        return "a number";
+      default:
+        return "unknown";
+    }
+  };
+  const std::pair<const char*, CPLJSONObject::Type> expected[] = {
+      {"source", CPLJSONObject::Type::String},
+      {"options", CPLJSONObject::Type::Object},
+      {"source_options", CPLJSONObject::Type::Object}};
+  for (const auto& [name, type] : expected) {
+    const CPLJSONObject member = root.GetObj(name);
+    if (!member.IsValid() || member.GetType() == type) continue;
+    CPLError(CE_Failure, CPLE_OpenFailed, "%s: %s: \"%s\" is %s; it must be %s", driver,
+             path.c_str(), name, typeName(member.GetType()), typeName(type));
+    return false;
+  }
+  return true;
+}
+
 std::string copySourceName(GDALDataset* src) {
   const char* name = src->GetDescription();
   if (name[0]) return name;
@@ -192,6 +228,7 @@ std::optional<Descriptor> readDescriptor(const std::string& path) {
   }
   const std::string dir = CPLGetPath(path.c_str());
   Descriptor d;
+  if (!checkDescriptorMembers(root, path, "VITFEAT")) return std::nullopt;
   d.source = root.GetString("source");
   if (d.source.empty()) {
     CPLError(CE_Failure, CPLE_OpenFailed, "VITFEAT: %s: no \"source\" raster", path.c_str());

@@ -6,6 +6,7 @@
 //    "options": {"MODEL": "models/dinov2", "STRIDE": "112", "BLEND": "cosine"}}
 #pragma once
 
+#include <cpl_json.h>
 #include <gdal_priv.h>
 
 #include <map>
@@ -55,6 +56,11 @@ inline constexpr const char* kVitfeatPrefix = "VITFEAT:";
 bool namesFeatureDataset(const GDALOpenInfo& info);
 
 std::optional<Descriptor> readDescriptor(const std::string& path);
+
+// A descriptor's members of the wrong JSON type ("source": 5, "options": [..])
+// would otherwise read as missing: CPLError naming the member, its type and
+// the one expected, and false. driver prefixes the message.
+bool checkDescriptorMembers(const CPLJSONObject& root, const std::string& path, const char* driver);
 
 // When the "source" of the descriptor at path (a .vitfeat or a view
 // descriptor), followed through the descriptors it names, leads back to one

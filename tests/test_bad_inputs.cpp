@@ -590,6 +590,21 @@ const std::vector<BadRow>& badRows() {
        },
        Call::Open,
        {"{dir}/f.vitfeat", "no \"source\""}},
+      {"descriptor: a source that is not a string",
+       [](const std::string& dir) {
+         return Input{writeText(dir + "/f.vitfeat", "{\"vitfeat\": 1, \"source\": 5}"), {}};
+       },
+       Call::Open,
+       {"{dir}/f.vitfeat", "\"source\" is a number", "must be a string"}},
+      {"descriptor: options that are not an object",
+       [](const std::string& dir) {
+         return Input{
+             writeText(dir + "/f.vitfeat", "{\"vitfeat\": 1, \"source\": \"" + shared().source +
+                                               "\", \"options\": [\"MODEL=m\"]}"),
+             {}};
+       },
+       Call::Open,
+       {"{dir}/f.vitfeat", "\"options\" is an array", "must be an object"}},
       {"descriptor: no MODEL",
        [](const std::string& dir) {
          return Input{writeText(dir + "/f.vitfeat", "{\"vitfeat\": 1, \"source\": \"" +

@@ -112,6 +112,22 @@ TEST_CASE("VITCLUSTER's metadata names the options in force for its method", "[v
     CHECK(hdbscan->GetMetadataItem(other, "VITCLUSTER") == nullptr);
 }
 
+TEST_CASE("VITCLUSTER warns when features have fewer distinct values than clusters",
+          "[views][cluster]") {
+  TempDir tmp;
+  const std::string feat = tmp.file("flat.tif");
+  writeFeatures(feat, W, H, D, [](int, int, int b) { return 0.5 * b; });
+  const Warnings warnings;
+  DatasetPtr ds = openDataset("VITCLUSTER:" + feat, {{"N_CLUSTERS", "3"}});
+  REQUIRE(ds);
+  CHECK(warnings.count() == 1);
+  CHECK(warnings.messages().find("2 of the N_CLUSTERS=3 clusters are empty") != std::string::npos);
+  const auto sizes = metadataNumbers(ds.get(), "CLUSTER_SIZES", "VITCLUSTER");
+  REQUIRE(sizes.size() == 3);
+  CHECK(sizes[1] == 0);
+  CHECK(sizes[2] == 0);
+}
+
 TEST_CASE("VITCLUSTER: the same seed gives the same labels in every process", "[views][cluster]") {
   TempDir tmp;
   const std::string feat = tmp.file("feat.tif");

@@ -5,6 +5,7 @@
 // category names; with HDBSCAN, optionally the membership strength.
 #include <cpl_error.h>
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <limits>
@@ -52,6 +53,15 @@ class KMeansView final : public ViewAlgorithm {
     }
     fit_ = math::fitKMeans(rows, options_);
     samples_ = rows.rows();
+    // Fewer distinct cells than clusters (constant features, a tiny raster):
+    // some clusters stay empty, and their legend entries label nothing.
+    const auto empty = std::count(fit_.sizes.begin(), fit_.sizes.end(), int64_t{0});
+    if (empty > 0)
+      CPLError(CE_Warning, CPLE_AppDefined,
+               "%s: %lld of the N_CLUSTERS=%d clusters are empty: the %lld sampled cells of %s "
+               "have fewer distinct feature vectors than that; use fewer clusters",
+               kDriver, static_cast<long long>(empty), options_.clusters,
+               static_cast<long long>(samples_), source.name().c_str());
     return true;
   }
 

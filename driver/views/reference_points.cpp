@@ -191,15 +191,24 @@ std::optional<ReferencePoints> pointsFromVector(const VectorQuery& q,
   std::map<std::string, Shapes> byGroup;
   std::map<std::string, double> numericValue;
   layer->ResetReading();
+  long long unlabelled = 0;
   for (auto& feature : *layer) {
     std::string group;
     if (field >= 0) {
-      if (!feature->IsFieldSetAndNotNull(field)) continue;
+      if (!feature->IsFieldSetAndNotNull(field)) {
+        ++unlabelled;
+        continue;
+      }
       group = feature->GetFieldAsString(field);
       if (numeric) numericValue[group] = feature->GetFieldAsDouble(field);
     }
     collect(feature->GetGeometryRef(), byGroup[group]);
   }
+  // Left out, but not silently: a class field left empty is usually a mistake.
+  if (unlabelled > 0)
+    CPLError(CE_Warning, CPLE_AppDefined,
+             "%s: %lld feature(s) of layer %s have no %s value (NULL or unset) and are not used",
+             driver, unlabelled, layer->GetName(), q.groupBy.c_str());
   std::vector<std::string> groups;
   for (const auto& [g, shapes] : byGroup) groups.push_back(g);
   if (numeric)

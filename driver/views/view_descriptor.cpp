@@ -55,6 +55,7 @@ std::optional<ViewDescriptor> readViewDescriptor(const std::string& path, const 
     return std::nullopt;
   }
   const std::string dir = CPLGetPath(path.c_str());
+  if (!checkDescriptorMembers(root, path, driver)) return std::nullopt;
   d.source = root.GetString("source");
   if (d.source.empty()) {
     CPLError(CE_Failure, CPLE_OpenFailed, "%s: %s: no \"source\" feature raster", driver,
