@@ -8,6 +8,8 @@
 #include <cmath>
 #include <utility>
 
+#include "models/sha256.h"
+
 namespace vitfeat {
 
 namespace {
@@ -231,11 +233,19 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
   // the named file does. PAM's .aux.xml is left out: GDAL and QGIS rewrite it
   // whenever they save statistics or histograms; what it can change of the
   // input, no data, is in the bands' part below.
+  // As a digest: a VRT mosaic may list thousands of files, and every cached
+  // tile's key carries this identity.
+  std::string others;
   char** files = r->source_->GetFileList();
   for (char** f = files; f && *f; ++f)
     if (name != *f && !EQUAL(CPLGetExtension(*f), "xml"))
-      r->identity_ += "|" + (*f + fileStamp(*f));
+      others += std::string(*f) + fileStamp(*f) + "\n";
   CSLDestroy(files);
+  if (!others.empty()) {
+    Sha256 h;
+    h.update(others.data(), others.size());
+    r->identity_ += "|files:" + Sha256::hex(h.digest());
+  }
   // No data and masks as the bands declare them, wherever they come from.
   for (const int b : r->bands_) {
     GDALRasterBand* band = r->source_->GetRasterBand(b);

@@ -41,9 +41,9 @@ class SourceRaster {
   GDALRasterBand* band(int i) const { return dataset()->GetRasterBand(bands_[i]); }
   // The original source band i (stored statistics live there, not on a warped VRT).
   GDALRasterBand* sourceBand(int i) const { return source_->GetRasterBand(bands_[i]); }
-  // Identity of the source for cache keys: name, size and modification time
-  // of every file it reads (but PAM's .aux.xml), the selected bands' no data
-  // and mask flags, and the reduction factor.
+  // Identity of the source for cache keys: its name, size and modification
+  // time, a digest of those of the other files it reads (but PAM's .aux.xml),
+  // the selected bands' no data and mask flags, and the reduction factor.
   const std::string& identity() const { return identity_; }
   // identity() and the on-the-fly warp (TARGET_SRS, TARGET_RES, RESAMPLING,
   // and EXTENT, the warp's output bounds, when warped):
