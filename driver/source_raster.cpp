@@ -1,13 +1,13 @@
 #include "driver/source_raster.h"
 
 #include <cpl_string.h>
-#include <cpl_vsi.h>
 #include <gdal_utils.h>
 
 #include <algorithm>
 #include <cmath>
 #include <utility>
 
+#include "driver/file_stamps.h"
 #include "models/sha256.h"
 
 namespace vitfeat {
@@ -116,24 +116,6 @@ bool extentWindow(GDALDataset* ds, const FeatureOptions& o, int* xoff, int* yoff
 
 }  // namespace
 
-namespace {
-
-// "|size|mtime" of a file ("" when it cannot be read), the modification time
-// to the nanosecond where the system keeps it: a file rewritten within the
-// same second at the same size is another input.
-std::string fileStamp(const std::string& path) {
-  VSIStatBufL st;
-  if (VSIStatL(path.c_str(), &st) != 0) return {};
-  long long nanoseconds = 0;
-#if defined(__linux__)
-  nanoseconds = static_cast<long long>(st.st_mtim.tv_nsec);
-#endif
-  return CPLSPrintf("|%lld|%lld.%09lld", static_cast<long long>(st.st_size),
-                    static_cast<long long>(st.st_mtime), nanoseconds);
-}
-
-}  // namespace
-
 std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const FeatureOptions& o) {
   auto r = std::unique_ptr<SourceRaster>(new SourceRaster());
   r->name_ = name;
@@ -235,12 +217,7 @@ std::unique_ptr<SourceRaster> SourceRaster::open(const std::string& name, const 
   // input, no data, is in the bands' part below.
   // As a digest: a VRT mosaic may list thousands of files, and every cached
   // tile's key carries this identity.
-  std::string others;
-  char** files = r->source_->GetFileList();
-  for (char** f = files; f && *f; ++f)
-    if (name != *f && !EQUAL(CPLGetExtension(*f), "xml"))
-      others += std::string(*f) + fileStamp(*f) + "\n";
-  CSLDestroy(files);
+  const std::string others = datasetFileStamps(r->source_.get(), name);
   if (!others.empty()) {
     Sha256 h;
     h.update(others.data(), others.size());

@@ -1,13 +1,13 @@
 #include "driver/views/feature_source.h"
 
 #include <cpl_string.h>
-#include <cpl_vsi.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
+#include "driver/file_stamps.h"
 #include "pixelfunctions/random.h"
 
 namespace vitfeat {
@@ -183,17 +183,7 @@ std::string FeatureSource::signature() const {
   std::string s = name_ + "|" + std::to_string(width()) + "x" + std::to_string(height()) + "x" +
                   std::to_string(bands());
   for (const auto& [k, v] : openOptions_) s += "|" + k + "=" + v;
-  char** files = dataset_->GetFileList();
-  for (char** f = files; f && *f; ++f) {
-    // PAM's .aux.xml changes whenever statistics are saved; it holds nothing
-    // the features depend on.
-    if (EQUAL(CPLGetExtension(*f), "xml")) continue;
-    VSIStatBufL st;
-    if (VSIStatL(*f, &st) == 0)
-      s += CPLSPrintf("|%s:%lld:%lld", *f, static_cast<long long>(st.st_size),
-                      static_cast<long long>(st.st_mtime));
-  }
-  CSLDestroy(files);
+  s += "|" + datasetFileStamps(dataset_.get());
   for (const char* domain : kRecordDomains) {
     for (char** m = dataset_->GetMetadata(domain); m && *m; ++m) {
       // Counters change with every read.

@@ -1,12 +1,13 @@
 #include "driver/views/point_features.h"
 
 #include <cpl_error.h>
-#include <cpl_vsi.h>
 #include <gdal_priv.h>
 
 #include <cmath>
 #include <map>
 #include <utility>
+
+#include "driver/file_stamps.h"
 
 namespace vitfeat {
 
@@ -87,17 +88,12 @@ bool readPointFeatures(const FeatureSource& source, const ReferencePoints& refs,
 }
 
 std::string vectorIdentity(const std::string& path) {
-  std::string id = path;
-  VSIStatBufL st;
-  if (VSIStatL(path.c_str(), &st) == 0)
-    id += CPLSPrintf("|%lld|%lld", static_cast<long long>(st.st_size),
-                     static_cast<long long>(st.st_mtime));
+  std::string id = path + fileStamp(path);
   // Shapefiles and the like keep the attributes and geometry in siblings.
   for (const char* ext : {"dbf", "shx", "prj"}) {
     const std::string sibling = CPLResetExtension(path.c_str(), ext);
-    if (sibling != path && VSIStatL(sibling.c_str(), &st) == 0)
-      id += CPLSPrintf("|%s|%lld|%lld", ext, static_cast<long long>(st.st_size),
-                       static_cast<long long>(st.st_mtime));
+    const std::string stamp = sibling != path ? fileStamp(sibling) : std::string();
+    if (!stamp.empty()) id += std::string("|") + ext + stamp;
   }
   return id;
 }
